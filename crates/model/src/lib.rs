@@ -1,1 +1,12 @@
-//! placeholder until written
+//! The wire contract between agent and master.
+//!
+//! Everything here is plain data with serde derives and no I/O: what an agent computes and
+//! pushes, and what the master stores and serves. Field names follow seed 000 §4.2 (snake
+//! case), extended as DESIGN.md §5.4 says. Changes to these types are protocol changes: add
+//! fields with `#[serde(default)]`, never rename.
+
+pub mod slo;
+pub mod time;
+
+pub use slo::{LatencyBucket, ServiceSlo, SloCounters, SloGroupKey, SloSnapshot, SloType};
+pub use time::{Timestamp, TimestampError};

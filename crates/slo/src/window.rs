@@ -1,0 +1,545 @@
+//! Counting over a window (DESIGN.md §5.2): per-series, reset-aware increases between
+//! consecutive scrapes of the same target, summed per SLO group only afterwards.
+//!
+//! State is O(series): per target, the last value of each relevant series under a 64-bit
+//! fingerprint of its name and label text, plus one accumulator per SLO group. A fingerprint
+//! collision between two series of one target (probability about n²/2⁶⁵, 3·10⁻⁸ for a million
+//! series) would make them share a baseline.
+
+use std::collections::HashMap;
+use std::hash::{BuildHasher, BuildHasherDefault, DefaultHasher, Hash, Hasher};
+
+use atlhyper_model::{SloCounters, SloGroupKey, SloSnapshot, Timestamp};
+use atlhyper_promtext::{Sample, Scrape};
+
+use crate::entry::entry_from_counters;
+use crate::extract::{Component, Extracted, Source, extract, source_of};
+use crate::rules::{LinkerdFamilies, Rules};
+
+/// The series' fingerprint hasher: SipHash with fixed keys, so fingerprints are stable.
+type FixedState = BuildHasherDefault<DefaultHasher>;
+
+/// Labels that identify the proxy a federation series came from, most specific first.
+const FEDERATION_TARGET_LABELS: [&str; 2] = ["instance", "pod"];
+
+/// One scrape target's identity and the labels the scraper attaches to its samples.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Target {
+    /// Unique per proxy, e.g. `namespace/pod` or `ip:port`.
+    pub id: String,
+    /// Attached to every sample of the target (`namespace`, `pod`, `deployment`, …); they win
+    /// over labels of the same name in the body.
+    pub labels: Vec<(String, String)>,
+}
+
+#[derive(Debug, Default)]
+struct TargetState {
+    /// `process_start_time_seconds` at the last successful scrape.
+    process_start: Option<f64>,
+    /// Last value of each relevant series, by fingerprint.
+    series: HashMap<u64, f64>,
+}
+
+/// Accumulated counters of one SLO group.
+#[derive(Debug, Clone)]
+struct Group {
+    key: SloGroupKey,
+    counters: SloCounters,
+}
+
+/// An SLO window: feed it scrapes in time order, read entries or counters at any point.
+#[derive(Debug)]
+pub struct Window {
+    rules: Rules,
+    targets: HashMap<String, TargetState>,
+    group_index: HashMap<String, usize>,
+    groups: Vec<Group>,
+    /// Time of the window's first scrape, and of the first scrape the counters cover.
+    first_ms: Option<i64>,
+    counters_since_ms: Option<i64>,
+    last_ms: Option<i64>,
+    scratch_key: String,
+}
+
+/// Statistics of one scrape round, for logs and the agent's own metrics.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct RoundStats {
+    pub targets: usize,
+    pub samples: usize,
+    /// Samples that fed an SLO group.
+    pub relevant: usize,
+}
+
+impl Window {
+    pub fn new(rules: Rules) -> Self {
+        Self {
+            rules,
+            targets: HashMap::new(),
+            group_index: HashMap::new(),
+            groups: Vec::new(),
+            first_ms: None,
+            counters_since_ms: None,
+            last_ms: None,
+            scratch_key: String::new(),
+        }
+    }
+
+    pub fn rules(&self) -> &Rules {
+        &self.rules
+    }
+
+    /// Feeds one round of direct scrapes taken at `at_ms`: each successfully scraped target
+    /// with its parsed body. Targets not in the round (failed, or gone) keep their baseline.
+    pub fn observe_targets<'a>(
+        &mut self,
+        at_ms: i64,
+        round: impl IntoIterator<Item = (&'a Target, &'a Scrape<'a>)>,
+    ) -> RoundStats {
+        let baseline_only = self.first_ms.is_none();
+        let mut stats = RoundStats::default();
+        for (target, scrape) in round {
+            let samples: Vec<&Sample<'_>> = scrape.samples.iter().collect();
+            stats.samples += samples.len();
+            stats.relevant += self.observe_target(&target.id, &target.labels, &samples, baseline_only);
+            stats.targets += 1;
+        }
+        self.advance(at_ms);
+        stats
+    }
+
+    /// Feeds one Prometheus federation output taken at `at_ms`. Its series are split into
+    /// targets by their `instance` label (else `pod`); a target missing from this output keeps
+    /// its baseline.
+    pub fn observe_federation(&mut self, at_ms: i64, scrape: &Scrape<'_>) -> RoundStats {
+        let baseline_only = self.first_ms.is_none();
+        let mut by_target: HashMap<&str, Vec<&Sample<'_>>> = HashMap::new();
+        for sample in &scrape.samples {
+            let target = sample
+                .labels
+                .iter()
+                .filter_map(|l| {
+                    FEDERATION_TARGET_LABELS
+                        .iter()
+                        .position(|t| *t == l.name)
+                        .map(|rank| (rank, l))
+                })
+                .min_by_key(|(rank, _)| *rank)
+                .map_or("", |(_, l)| l.raw_value);
+            by_target.entry(target).or_default().push(sample);
+        }
+        let mut stats = RoundStats {
+            targets: by_target.len(),
+            samples: scrape.samples.len(),
+            relevant: 0,
+        };
+        let mut targets: Vec<_> = by_target.into_iter().collect();
+        targets.sort_unstable_by_key(|(id, _)| *id);
+        for (id, samples) in targets {
+            stats.relevant += self.observe_target(id, &[], &samples, baseline_only);
+        }
+        self.advance(at_ms);
+        stats
+    }
+
+    fn advance(&mut self, at_ms: i64) {
+        self.first_ms.get_or_insert(at_ms);
+        self.counters_since_ms.get_or_insert(at_ms);
+        self.last_ms = Some(at_ms);
+    }
+
+    /// One target's successful scrape. Returns how many samples fed a group.
+    fn observe_target(
+        &mut self,
+        id: &str,
+        target_labels: &[(String, String)],
+        samples: &[&Sample<'_>],
+        baseline_only: bool,
+    ) -> usize {
+        let profile = TargetProfile::of(samples);
+        let is_new = !self.targets.contains_key(id);
+        let state = self.targets.remove(id).unwrap_or_default();
+        let restarted = matches!((state.process_start, profile.process_start), (Some(a), Some(b)) if a != b);
+        // A target first seen after the window began counts from zero, unless its proxy was
+        // already running when the window began: then it was missed, and this is its baseline.
+        let existed_before_window = match (profile.process_start, self.first_ms) {
+            (Some(start), Some(first_ms)) => start * 1000.0 < first_ms as f64,
+            _ => false,
+        };
+        let counts_new_series = !baseline_only && (!is_new || !existed_before_window);
+        let previous = if restarted { HashMap::new() } else { state.series };
+        let mut current = HashMap::with_capacity(previous.len().max(samples.len() / 2));
+        let mut relevant = 0;
+
+        for sample in samples {
+            let Some(source) = source_of(sample.name) else {
+                continue;
+            };
+            if !profile.reads(source, self.rules.linkerd_families) {
+                continue;
+            }
+            let Some(extracted) = extract(sample, source, target_labels, &self.rules) else {
+                continue;
+            };
+            let fingerprint = fingerprint(sample);
+            let previous_value = previous.get(&fingerprint).copied();
+            if sample.value.is_nan() {
+                // Not a counter value: keep the old baseline, count nothing.
+                if let Some(v) = previous_value {
+                    current.insert(fingerprint, v);
+                }
+                continue;
+            }
+            current.insert(fingerprint, sample.value);
+            let increase = match previous_value {
+                Some(prev) if sample.value < prev => sample.value,
+                Some(prev) => sample.value - prev,
+                None if counts_new_series => sample.value,
+                None => 0.0,
+            };
+            relevant += 1;
+            self.add(&extracted, increase);
+        }
+        self.targets.insert(
+            id.to_owned(),
+            TargetState {
+                process_start: profile.process_start,
+                series: current,
+            },
+        );
+        relevant
+    }
+
+    fn add(&mut self, extracted: &Extracted<'_>, increase: f64) {
+        let key = &mut self.scratch_key;
+        key.clear();
+        for part in [
+            &extracted.source,
+            &extracted.source_namespace,
+            &extracted.target,
+            &extracted.namespace,
+        ] {
+            key.push_str(part);
+            key.push('\u{1f}');
+        }
+        key.push_str(extracted.kind.as_str());
+        let index = match self.group_index.get(key.as_str()) {
+            Some(&i) => i,
+            None => {
+                self.groups.push(Group {
+                    key: SloGroupKey {
+                        kind: extracted.kind,
+                        source: extracted.source.to_string(),
+                        source_namespace: extracted.source_namespace.to_string(),
+                        target: extracted.target.to_string(),
+                        namespace: extracted.namespace.to_string(),
+                    },
+                    counters: SloCounters::default(),
+                });
+                self.group_index.insert(key.clone(), self.groups.len() - 1);
+                self.groups.len() - 1
+            }
+        };
+        let counters = &mut self.groups[index].counters;
+        match extracted.component {
+            Component::Requests => counters.total += increase,
+            Component::Responses { success } => add_outcome(counters, success, increase),
+            Component::RequestsAndResponses { success } => {
+                counters.total += increase;
+                add_outcome(counters, success, increase);
+            }
+            Component::Bucket { le_ms } if le_ms == f64::INFINITY => counters.observations += increase,
+            Component::Bucket { le_ms } => counters.add_bucket(le_ms, increase),
+        }
+    }
+
+    /// The counters of every group since the window began (or since the last [`take`]),
+    /// sorted by key.
+    ///
+    /// [`take`]: Window::take
+    pub fn counters(&self) -> Vec<(SloGroupKey, SloCounters)> {
+        let mut out: Vec<_> = self
+            .groups
+            .iter()
+            .map(|g| (g.key.clone(), g.counters.clone()))
+            .collect();
+        out.sort_by(|a, b| a.0.cmp(&b.0));
+        out
+    }
+
+    /// Returns the counters and starts a new interval; baselines are kept, so consecutive
+    /// intervals add up to the whole window exactly.
+    pub fn take(&mut self) -> Vec<(SloGroupKey, SloCounters)> {
+        let out = self.counters();
+        for group in &mut self.groups {
+            group.counters = SloCounters::default();
+        }
+        self.counters_since_ms = self.last_ms;
+        out
+    }
+
+    /// Seconds covered by the current counters: from the first scrape they cover to the last.
+    pub fn seconds(&self) -> f64 {
+        match (self.counters_since_ms, self.last_ms) {
+            (Some(first), Some(last)) => (last - first) as f64 / 1000.0,
+            _ => 0.0,
+        }
+    }
+
+    pub fn first_scrape_ms(&self) -> Option<i64> {
+        self.first_ms
+    }
+
+    pub fn last_scrape_ms(&self) -> Option<i64> {
+        self.last_ms
+    }
+
+    /// Number of targets with a baseline, and of series tracked across them.
+    pub fn tracked(&self) -> (usize, usize) {
+        (
+            self.targets.len(),
+            self.targets.values().map(|t| t.series.len()).sum(),
+        )
+    }
+
+    /// The SLO entries of the current counters, ingress and service sorted by key.
+    pub fn snapshot(&self, cluster_id: &str) -> SloSnapshot {
+        let seconds = self.seconds();
+        let timestamp = Timestamp(self.last_ms.unwrap_or_default());
+        let mut snapshot = SloSnapshot {
+            cluster_id: cluster_id.to_owned(),
+            ingress: Vec::new(),
+            services: Vec::new(),
+            timestamp,
+        };
+        for (key, counters) in self.counters() {
+            let entry = entry_from_counters(&key, &counters, seconds, timestamp);
+            match key.kind {
+                atlhyper_model::SloType::Ingress => snapshot.ingress.push(entry),
+                atlhyper_model::SloType::Service => snapshot.services.push(entry),
+            }
+        }
+        snapshot
+    }
+}
+
+fn add_outcome(counters: &mut SloCounters, success: bool, increase: f64) {
+    if success {
+        counters.success += increase;
+    } else {
+        counters.failure += increase;
+    }
+}
+
+/// What one target's body contains, read before its deltas are taken.
+struct TargetProfile {
+    process_start: Option<f64>,
+    has_classic: bool,
+}
+
+impl TargetProfile {
+    fn of(samples: &[&Sample<'_>]) -> Self {
+        let mut profile = Self {
+            process_start: None,
+            has_classic: false,
+        };
+        for sample in samples {
+            match sample.name {
+                "process_start_time_seconds" => profile.process_start = Some(sample.value),
+                "request_total" | "response_total" => profile.has_classic = true,
+                _ => {}
+            }
+        }
+        profile
+    }
+
+    /// Whether this target's samples of `source` are read (classic and route families count
+    /// the same requests; one is read per target).
+    fn reads(&self, source: Source, families: LinkerdFamilies) -> bool {
+        match (source, families) {
+            (Source::Traefik, _) => true,
+            (Source::LinkerdClassic, LinkerdFamilies::Auto | LinkerdFamilies::Classic) => true,
+            (Source::LinkerdRoute, LinkerdFamilies::Auto) => !self.has_classic,
+            (Source::LinkerdRoute, LinkerdFamilies::Route) => true,
+            _ => false,
+        }
+    }
+}
+
+fn fingerprint(sample: &Sample<'_>) -> u64 {
+    let mut hasher = FixedState::default().build_hasher();
+    sample.name.hash(&mut hasher);
+    sample.labels.raw().hash(&mut hasher);
+    hasher.finish()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use atlhyper_model::SloType;
+
+    fn rules() -> Rules {
+        Rules {
+            traefik_namespace: "ingress".into(),
+            ..Rules::default()
+        }
+    }
+
+    const EDGE: &str =
+        r#"direction="outbound",namespace="shop",deployment="web",dst_namespace="shop",dst_service="api""#;
+
+    fn body(instance: &str, requests: f64, success: f64, failure: f64) -> String {
+        format!(
+            "request_total{{{EDGE},instance=\"{instance}\"}} {requests}\n\
+             response_total{{{EDGE},instance=\"{instance}\",classification=\"success\"}} {success}\n\
+             response_total{{{EDGE},instance=\"{instance}\",classification=\"failure\"}} {failure}\n"
+        )
+    }
+
+    fn feed(window: &mut Window, at_s: i64, text: &str) {
+        let scrape = atlhyper_promtext::parse(text).unwrap();
+        window.observe_federation(at_s * 1000, &scrape);
+    }
+
+    fn only(window: &Window) -> SloCounters {
+        let counters = window.counters();
+        assert_eq!(counters.len(), 1, "{counters:?}");
+        counters[0].1.clone()
+    }
+
+    #[test]
+    fn first_scrape_is_only_the_baseline() {
+        let mut w = Window::new(rules());
+        feed(&mut w, 0, &body("a", 100.0, 90.0, 10.0));
+        assert!(only(&w).is_zero());
+        feed(&mut w, 30, &body("a", 130.0, 115.0, 15.0));
+        let c = only(&w);
+        assert_eq!((c.total, c.success, c.failure), (30.0, 25.0, 5.0));
+        assert_eq!(w.seconds(), 30.0);
+    }
+
+    #[test]
+    fn a_reset_counts_the_new_value() {
+        let mut w = Window::new(rules());
+        feed(&mut w, 0, &body("a", 100.0, 100.0, 0.0));
+        feed(&mut w, 30, &body("a", 7.0, 7.0, 0.0));
+        feed(&mut w, 60, &body("a", 10.0, 10.0, 0.0));
+        assert_eq!(only(&w).total, 10.0);
+    }
+
+    #[test]
+    fn new_targets_and_new_series_count_from_zero() {
+        let mut w = Window::new(rules());
+        feed(&mut w, 0, &body("a", 100.0, 100.0, 0.0));
+        let both = format!("{}{}", body("a", 110.0, 110.0, 0.0), body("b", 5.0, 4.0, 1.0));
+        feed(&mut w, 30, &both);
+        let c = only(&w);
+        assert_eq!((c.total, c.success, c.failure), (15.0, 14.0, 1.0));
+    }
+
+    #[test]
+    fn a_target_missing_from_one_round_keeps_its_baseline() {
+        let mut w = Window::new(rules());
+        let two = |a: f64, b: f64| format!("{}{}", body("a", a, a, 0.0), body("b", b, b, 0.0));
+        feed(&mut w, 0, &two(100.0, 200.0));
+        feed(&mut w, 30, &body("a", 110.0, 110.0, 0.0));
+        feed(&mut w, 60, &two(120.0, 260.0));
+        assert_eq!(only(&w).total, 20.0 + 60.0);
+    }
+
+    #[test]
+    fn vanished_series_stop_contributing_and_count_from_zero_when_back() {
+        let mut w = Window::new(rules());
+        feed(&mut w, 0, &body("a", 100.0, 100.0, 0.0));
+        feed(&mut w, 30, "process_cpu_seconds_total{instance=\"a\"} 1\n");
+        feed(&mut w, 60, &body("a", 3.0, 3.0, 0.0));
+        assert_eq!(only(&w).total, 3.0);
+    }
+
+    #[test]
+    fn a_proxy_restart_counts_every_series_from_zero() {
+        let mut w = Window::new(rules());
+        let with_start = |start: f64, n: f64| {
+            format!(
+                "{}process_start_time_seconds{{instance=\"a\"}} {start}\n",
+                body("a", n, n, 0.0)
+            )
+        };
+        feed(&mut w, 0, &with_start(1000.0, 50.0));
+        // Restarted and already past the old value: no decrease, but a new start time.
+        feed(&mut w, 30, &with_start(1_764_000_010.0, 60.0));
+        assert_eq!(only(&w).total, 60.0);
+    }
+
+    #[test]
+    fn a_target_missed_at_the_start_is_a_baseline_when_its_proxy_predates_the_window() {
+        let mut w = Window::new(rules());
+        feed(&mut w, 1_000_000, &body("a", 10.0, 10.0, 0.0));
+        let late = format!(
+            "{}process_start_time_seconds{{instance=\"b\"}} 5\n",
+            body("b", 5000.0, 5000.0, 0.0)
+        );
+        feed(&mut w, 1_000_030, &late);
+        assert_eq!(only(&w).total, 0.0);
+    }
+
+    #[test]
+    fn buckets_sum_per_group_and_quantiles_use_them() {
+        let mut w = Window::new(rules());
+        let hist = |inst: &str, b10: f64, b20: f64, inf: f64| {
+            format!(
+                "response_latency_ms_bucket{{{EDGE},instance=\"{inst}\",le=\"10\"}} {b10}\n\
+                 response_latency_ms_bucket{{{EDGE},instance=\"{inst}\",le=\"20.0\"}} {b20}\n\
+                 response_latency_ms_bucket{{{EDGE},instance=\"{inst}\",le=\"+Inf\"}} {inf}\n"
+            )
+        };
+        feed(&mut w, 0, &(hist("a", 0.0, 0.0, 0.0) + &hist("b", 0.0, 0.0, 0.0)));
+        feed(
+            &mut w,
+            30,
+            &(hist("a", 5.0, 9.0, 10.0) + &hist("b", 5.0, 9.0, 10.0)),
+        );
+        let c = only(&w);
+        assert_eq!(c.observations, 20.0);
+        assert_eq!(
+            c.buckets.iter().map(|b| (b.le, b.count)).collect::<Vec<_>>(),
+            vec![(10.0, 10.0), (20.0, 18.0)]
+        );
+        let snapshot = w.snapshot("c");
+        assert_eq!(snapshot.services[0].latency_p50, Some(10.0));
+        assert_eq!(snapshot.services[0].kind, SloType::Service);
+    }
+
+    #[test]
+    fn take_splits_the_window_into_intervals_that_add_up() {
+        let mut w = Window::new(rules());
+        feed(&mut w, 0, &body("a", 0.0, 0.0, 0.0));
+        feed(&mut w, 30, &body("a", 10.0, 10.0, 0.0));
+        let first = w.take();
+        feed(&mut w, 60, &body("a", 25.0, 25.0, 0.0));
+        assert_eq!(w.seconds(), 30.0);
+        let second = w.take();
+        assert_eq!((first[0].1.total, second[0].1.total), (10.0, 15.0));
+    }
+
+    #[test]
+    fn classic_wins_over_route_families_on_one_target() {
+        let route = "outbound_http_route_request_statuses_total{instance=\"a\",namespace=\"shop\",deployment=\"web\",parent_namespace=\"shop\",parent_name=\"api\",http_status=\"200\",error=\"\"}";
+        let mut w = Window::new(rules());
+        feed(
+            &mut w,
+            0,
+            &format!("{}{route} 100\n", body("a", 100.0, 100.0, 0.0)),
+        );
+        feed(
+            &mut w,
+            30,
+            &format!("{}{route} 150\n", body("a", 150.0, 150.0, 0.0)),
+        );
+        assert_eq!(only(&w).total, 50.0);
+        let mut w = Window::new(rules());
+        feed(&mut w, 0, &format!("{route} 100\n"));
+        feed(&mut w, 30, &format!("{route} 150\n"));
+        let c = only(&w);
+        assert_eq!((c.total, c.success), (50.0, 50.0));
+    }
+}
