@@ -1,1 +1,66 @@
-fn main() {}
+//! `atlhyper`: one binary, one subcommand per process role (DESIGN.md §2). This crate only
+//! parses the command line and wires the library crates together.
+
+use std::io::Write;
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result};
+use clap::{Parser, Subcommand};
+
+mod replay;
+
+#[derive(Debug, Parser)]
+#[command(
+    name = "atlhyper",
+    version,
+    about = "Kubernetes multi-cluster monitoring: SLOs from Linkerd and Traefik"
+)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// SLO tools.
+    #[command(subcommand)]
+    Slo(SloCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum SloCommand {
+    /// Computes SLOs offline from saved scrapes: DIR holds one `<unix-seconds>.prom` file per
+    /// scrape (Prometheus text or federation output); prints one JSON object on stdout.
+    Replay {
+        /// The agent configuration (YAML); its `slo.linkerd` settings choose what is kept.
+        #[arg(long, value_name = "FILE")]
+        config: PathBuf,
+        /// The directory of scrape files.
+        #[arg(value_name = "DIR")]
+        dir: PathBuf,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            let _ = writeln!(std::io::stderr().lock(), "error: {error:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> Result<()> {
+    match cli.command {
+        Command::Slo(SloCommand::Replay { config, dir }) => {
+            let snapshot = replay::run(&config, &dir)?;
+            let mut out = std::io::stdout().lock();
+            serde_json::to_writer_pretty(&mut out, &snapshot).context("cannot write the result")?;
+            writeln!(out).context("cannot write the result")?;
+            Ok(())
+        }
+    }
+}
