@@ -114,6 +114,11 @@ impl Window {
         let baseline_only = self.first_ms.is_none();
         let mut by_target: HashMap<&str, Vec<&Sample<'_>>> = HashMap::new();
         for sample in &scrape.samples {
+            // Most of a proxy's series (tcp_*, process_*) feed nothing: skip them before
+            // reading their labels.
+            if source_of(sample.name).is_none() && !TargetProfile::is_profile_sample(sample.name) {
+                continue;
+            }
             let target = sample
                 .labels
                 .iter()
@@ -330,6 +335,9 @@ fn add_outcome(counters: &mut SloCounters, success: bool, increase: f64) {
     }
 }
 
+/// A proxy's start time: when it changes, the proxy restarted.
+const PROCESS_START: &str = "process_start_time_seconds";
+
 /// What one target's body contains, read before its deltas are taken.
 struct TargetProfile {
     process_start: Option<f64>,
@@ -337,6 +345,11 @@ struct TargetProfile {
 }
 
 impl TargetProfile {
+    /// Whether a sample that feeds no group is still read for the profile.
+    fn is_profile_sample(name: &str) -> bool {
+        name == PROCESS_START
+    }
+
     fn of(samples: &[&Sample<'_>]) -> Self {
         let mut profile = Self {
             process_start: None,
@@ -344,7 +357,7 @@ impl TargetProfile {
         };
         for sample in samples {
             match sample.name {
-                "process_start_time_seconds" => profile.process_start = Some(sample.value),
+                PROCESS_START => profile.process_start = Some(sample.value),
                 "request_total" | "response_total" => profile.has_classic = true,
                 _ => {}
             }

@@ -1,0 +1,7 @@
+//! The crate's single integration-test binary (DESIGN §7.6).
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod oracle;
+mod replay_cli;
