@@ -6,7 +6,9 @@
 //! fields with `#[serde(default)]`, never rename.
 
 pub mod slo;
+pub mod snapshot;
 pub mod time;
 
 pub use slo::{LatencyBucket, ServiceSlo, SloCounters, SloGroupKey, SloSnapshot, SloType};
+pub use snapshot::{AgentSnapshot, GroupCounters, SNAPSHOT_VERSION, TargetHealth};
 pub use time::{Timestamp, TimestampError};

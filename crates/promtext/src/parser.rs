@@ -1,8 +1,25 @@
-//! The line parser. One pass over the body, one cursor per line, no allocation per sample
-//! beyond the output vector.
+//! The line parser. One pass over the body: `memchr` finds each line end, then a byte loop walks
+//! the line once. No allocation per sample beyond the output vector, and none per label.
+//!
+//! The grammar follows Prometheus' `promlex.l`/`promparse.go` for the classic text format, with
+//! the OpenMetrics additions Linkerd's body needs (`# UNIT`, exemplars, any metric type word):
+//!
+//! * lines end at `\n`; any `\r` right before it is dropped (a lenient extension: both specs
+//!   forbid CR); blank lines and leading blanks are ignored; blanks are spaces and tabs;
+//! * `# HELP name text`: the text is everything after the one blank that follows the name, with
+//!   `\\` and `\n` unescaped; `# TYPE name word`; `# UNIT name unit`; any other `#` line, such as
+//!   `# EOF` anywhere in the body, is a comment. `# HELP`/`# TYPE` without a following blank are
+//!   comments too, as in `promlex.l`. A `# UNIT` line that is not well formed is a comment, since
+//!   a classic parser (Prometheus scraping Linkerd as `text/plain`) never looks inside it;
+//! * `name [{label="value",...[,]}] value [timestamp] [# {exemplar labels} value [timestamp]]`.
+//!   The blank between `}` and the value is optional (tokens need a blank only where they would
+//!   otherwise merge); the one between the name and the value is not. The value is what Go's
+//!   `strconv.ParseFloat` accepts (no hex, no `_`, out-of-range is an error, `NaN` unsigned);
+//!   the timestamp is an int64 in milliseconds.
+//! * label names are unique within a sample: Prometheus fails the scrape on a duplicate.
 
 use std::borrow::Cow;
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use crate::labels::{Labels, scan_quoted};
 use crate::{Family, MetricType, ParseError, Sample, Scrape};
@@ -12,11 +29,12 @@ use crate::{Family, MetricType, ParseError, Sample, Scrape};
 pub fn parse(text: &str) -> Result<Scrape<'_>, ParseError> {
     let mut parser = Parser {
         scrape: Scrape {
-            samples: Vec::with_capacity(text.len() / 128),
+            samples: Vec::with_capacity(text.len() / 256),
             families: Vec::new(),
         },
         family_index: HashMap::new(),
         label_names: Vec::with_capacity(32),
+        many_labels: HashSet::new(),
     };
     let bytes = text.as_bytes();
     let mut start = 0;
@@ -24,75 +42,264 @@ pub fn parse(text: &str) -> Result<Scrape<'_>, ParseError> {
     while start < bytes.len() {
         line_no += 1;
         let end = memchr::memchr(b'\n', &bytes[start..]).map_or(bytes.len(), |i| start + i);
-        let mut line = &text[start..end];
-        if let Some(stripped) = line.strip_suffix('\r') {
-            line = stripped;
+        let mut line_end = end;
+        while line_end > start && bytes[line_end - 1] == b'\r' {
+            line_end -= 1;
         }
-        parser.line(Cursor {
-            text: line,
-            pos: 0,
-            line_no,
-        })?;
+        // `start` and `line_end` sit next to ASCII bytes (`\n`, `\r`) or at the ends of the
+        // text, so they are char boundaries.
+        parser.line(&text[start..line_end], line_no)?;
         start = end + 1;
     }
     Ok(parser.scrape)
 }
 
+/// Byte classes for names, one table lookup per byte.
+const NAME_START: u8 = 1; // [a-zA-Z_:]
+const NAME: u8 = 2; // [a-zA-Z0-9_:]
+const LABEL_START: u8 = 4; // [a-zA-Z_]
+const LABEL: u8 = 8; // [a-zA-Z0-9_]
+
+static CLASS: [u8; 256] = {
+    let mut table = [0u8; 256];
+    let mut b = 0;
+    while b < 256 {
+        let c = b as u8;
+        let alpha = c.is_ascii_alphabetic() || c == b'_';
+        let digit = c.is_ascii_digit();
+        let mut class = 0;
+        if alpha || c == b':' {
+            class |= NAME_START | NAME;
+        }
+        if digit {
+            class |= NAME | LABEL;
+        }
+        if alpha {
+            class |= LABEL_START | LABEL;
+        }
+        table[b] = class;
+        b += 1;
+    }
+    table
+};
+
+#[inline(always)]
+fn is(b: u8, class: u8) -> bool {
+    CLASS[b as usize] & class != 0
+}
+
+#[inline(always)]
+fn is_blank(b: u8) -> bool {
+    b == b' ' || b == b'\t'
+}
+
+/// Advances `i` past spaces and tabs; tells whether there were any.
+#[inline(always)]
+fn skip_blanks(b: &[u8], i: &mut usize) -> bool {
+    let start = *i;
+    while *i < b.len() && is_blank(b[*i]) {
+        *i += 1;
+    }
+    *i > start
+}
+
+/// Advances `i` past bytes of `class`, [`NAME`] or [`LABEL`], eight bytes at a time: names
+/// are most of the bytes of a label set, and a byte loop mispredicts at the end of each one.
+#[inline(always)]
+fn skip_class(b: &[u8], i: &mut usize, class: u8) {
+    let digits_end = if class == NAME { b':' } else { b'9' };
+    while let Some(chunk) = b.get(*i..).and_then(<[u8]>::first_chunk::<8>) {
+        let others = !word_bytes(u64::from_le_bytes(*chunk), digits_end) & HIGHS;
+        if others != 0 {
+            *i += (others.trailing_zeros() / 8) as usize;
+            return;
+        }
+        *i += 8;
+    }
+    while *i < b.len() && is(b[*i], class) {
+        *i += 1;
+    }
+}
+
+const ONES: u64 = u64::from_ne_bytes([0x01; 8]);
+const HIGHS: u64 = u64::from_ne_bytes([0x80; 8]);
+
+/// Sets the high bit of each byte of `word` that is in `[a-zA-Z_0-9]`, or `[a-zA-Z_0-9:]` when
+/// `digits_end` is `:` (the byte after `9`). Exact for every byte: non-ASCII bytes are masked
+/// first, and no per-byte sum below can carry into its neighbour.
+#[inline(always)]
+fn word_bytes(word: u64, digits_end: u8) -> u64 {
+    let ascii = !word & HIGHS;
+    let x = word & !HIGHS;
+    // The high bit of `x + (0x80 - lo)` is set iff the byte is >= lo, and that of
+    // `x + (0x7f - hi)` iff it is > hi; both sums stay below 0x100 for bytes up to 0x7f.
+    let in_range = |v: u64, lo: u8, hi: u8| {
+        let at_least_lo = v + ONES * u64::from(0x80 - lo);
+        let above_hi = v + ONES * u64::from(0x7f - hi);
+        at_least_lo & !above_hi & HIGHS
+    };
+    let digit = in_range(x, b'0', digits_end);
+    let letter = in_range(x | (ONES * 0x20), b'a', b'z');
+    let not_underscore = (x ^ (ONES * u64::from(b'_'))) + ONES * 0x7f;
+    (digit | letter | (!not_underscore & HIGHS)) & ascii
+}
+
+/// Advances `i` to the next blank or the end of the line.
+#[inline(always)]
+fn skip_token(b: &[u8], i: &mut usize) {
+    while *i < b.len() && !is_blank(b[*i]) {
+        *i += 1;
+    }
+}
+
+/// The error for `line` at byte `pos`; the column counts characters, 1-based.
+#[cold]
+#[inline(never)]
+fn error(line: &str, pos: usize, line_no: usize, message: impl Into<String>) -> ParseError {
+    let column = line.get(..pos).map_or(pos, |s| s.chars().count()) + 1;
+    ParseError {
+        line: line_no,
+        column,
+        message: message.into(),
+    }
+}
+
+/// What sits at `pos`, for "found …" in messages.
+#[cold]
+fn found(line: &str, pos: usize) -> String {
+    match line.get(pos..).and_then(|s| s.chars().next()) {
+        None => "the end of the line".to_owned(),
+        Some(c) => format!("{c:?}"),
+    }
+}
+
+/// A cheap hash of a label name for the duplicate check: its length and its first and last
+/// (up to) eight bytes. Equal names hash equally; distinct names rarely do, and then the names
+/// themselves are compared.
+#[inline(always)]
+fn name_hash(name: &[u8]) -> u64 {
+    let n = name.len();
+    let (head, tail) = if n >= 8 {
+        (load8(&name[..8]), load8(&name[n - 8..]))
+    } else {
+        let mut buf = [0u8; 8];
+        buf[..n].copy_from_slice(name);
+        (u64::from_le_bytes(buf), 0)
+    };
+    (head ^ tail.rotate_left(29) ^ (n as u64)).wrapping_mul(0x9E37_79B9_7F4A_7C15)
+}
+
+#[inline(always)]
+fn load8(b: &[u8]) -> u64 {
+    let mut buf = [0u8; 8];
+    buf.copy_from_slice(&b[..8]);
+    u64::from_le_bytes(buf)
+}
+
+/// Label sets up to this size are checked for duplicates with a filter and a list.
+const MANY_LABELS: usize = 48;
+
 struct Parser<'a> {
     scrape: Scrape<'a>,
     family_index: HashMap<&'a str, usize>,
-    label_names: Vec<&'a str>,
+    /// Hashes and names of the labels seen so far in the current label set.
+    label_names: Vec<(u64, &'a str)>,
+    /// The names of a label set with more than [`MANY_LABELS`] labels.
+    many_labels: HashSet<&'a str>,
 }
 
 impl<'a> Parser<'a> {
-    fn line(&mut self, mut cur: Cursor<'a>) -> Result<(), ParseError> {
-        cur.skip_blanks();
-        match cur.peek() {
+    #[inline]
+    fn line(&mut self, line: &'a str, line_no: usize) -> Result<(), ParseError> {
+        let b = line.as_bytes();
+        let mut i = 0;
+        skip_blanks(b, &mut i);
+        match b.get(i) {
             None => Ok(()),
-            Some(b'#') => self.comment(cur),
-            Some(_) => self.sample(cur),
+            Some(b'#') => self.comment(line, i + 1, line_no),
+            Some(_) => self.sample(line, i, line_no),
         }
     }
 
     /// `# HELP`, `# TYPE` and `# UNIT` carry metadata; every other `#` line is a comment.
-    fn comment(&mut self, mut cur: Cursor<'a>) -> Result<(), ParseError> {
-        cur.pos += 1;
-        if !cur.skip_blanks() {
+    /// `i` is just past the `#`.
+    fn comment(&mut self, line: &'a str, mut i: usize, line_no: usize) -> Result<(), ParseError> {
+        let b = line.as_bytes();
+        if !skip_blanks(b, &mut i) {
             return Ok(());
         }
-        let keyword = cur.take_while(|b| !matches!(b, b' ' | b'\t'));
-        let kind = match keyword {
-            "HELP" | "TYPE" | "UNIT" => keyword,
-            _ => return Ok(()),
-        };
-        if !cur.skip_blanks() {
-            return Err(cur.error(format!("expected a metric name after # {kind}")));
+        let keyword_start = i;
+        skip_token(b, &mut i);
+        let keyword = &line[keyword_start..i];
+        if !matches!(keyword, "HELP" | "TYPE" | "UNIT") || !skip_blanks(b, &mut i) {
+            // `# EOF`, `# HELPER`, `# HELP` with nothing after it: comments, as in promlex.l.
+            return Ok(());
         }
-        let name = cur.metric_name()?;
-        let has_blank = cur.skip_blanks();
-        let rest = cur.rest();
-        match kind {
-            "HELP" => {
-                if !has_blank && !rest.is_empty() {
-                    return Err(cur.error("expected a space between the metric name and the help text"));
+        let name_start = i;
+        let name_ok = i < b.len() && is(b[i], NAME_START);
+        if name_ok {
+            skip_class(b, &mut i, NAME);
+        }
+        let name = &line[name_start..i];
+        if keyword == "UNIT" {
+            // A classic parser reads `# UNIT` as a comment, so a malformed one is ignored.
+            let blank = skip_blanks(b, &mut i);
+            let unit = line[i..].trim_end_matches([' ', '\t', '\r']);
+            if name_ok && blank && !unit.is_empty() {
+                self.family(name).unit = Some(unit);
+            }
+            return Ok(());
+        }
+        if !name_ok {
+            return Err(error(
+                line,
+                name_start,
+                line_no,
+                format!(
+                    "expected a metric name after # {keyword}, found {}",
+                    found(line, name_start)
+                ),
+            ));
+        }
+        if keyword == "HELP" {
+            // Prometheus keeps everything after the one blank that ends the name.
+            let text = match b.get(i) {
+                None => "",
+                Some(&c) if is_blank(c) => &line[i + 1..],
+                Some(_) => {
+                    return Err(error(
+                        line,
+                        i,
+                        line_no,
+                        format!(
+                            "expected a space between the metric name and the help text, found {}",
+                            found(line, i)
+                        ),
+                    ));
                 }
-                let help = unescape_help(rest);
-                self.family(name).help = Some(help);
-            }
-            "TYPE" => {
-                let word = rest.trim_end_matches([' ', '\t']);
-                let Some(metric_type) = MetricType::from_word(word) else {
-                    return Err(cur.error(format!(
-                        "expected a metric type (counter, gauge, histogram, summary, untyped), found {word:?}"
-                    )));
-                };
-                self.family(name).kind = Some(metric_type);
-            }
-            _ => {
-                let unit = rest.trim_end_matches([' ', '\t']);
-                self.family(name).unit = (!unit.is_empty()).then_some(unit);
-            }
+            };
+            self.family(name).help = Some(unescape_help(text));
+            return Ok(());
         }
+        let blank = skip_blanks(b, &mut i);
+        let word = line[i..].trim_end_matches([' ', '\t']);
+        let metric_type = if blank || word.is_empty() {
+            MetricType::from_word(word)
+        } else {
+            None
+        };
+        let Some(metric_type) = metric_type else {
+            return Err(error(
+                line,
+                i,
+                line_no,
+                format!(
+                    "expected a metric type (counter, gauge, histogram, summary, untyped, or an \
+                     OpenMetrics type) after the metric name, found {word:?}"
+                ),
+            ));
+        };
+        self.family(name).kind = Some(metric_type);
         Ok(())
     }
 
@@ -110,31 +317,83 @@ impl<'a> Parser<'a> {
         &mut families[index]
     }
 
-    fn sample(&mut self, mut cur: Cursor<'a>) -> Result<(), ParseError> {
-        let name = cur.metric_name()?;
-        let mut blank_before_value = cur.skip_blanks();
+    /// A sample line; `i` is at its first non-blank byte.
+    #[inline]
+    fn sample(&mut self, line: &'a str, mut i: usize, line_no: usize) -> Result<(), ParseError> {
+        let b = line.as_bytes();
+        let name_start = i;
+        if !is(b[i], NAME_START) {
+            return Err(error(
+                line,
+                i,
+                line_no,
+                format!("expected a metric name, found {}", found(line, i)),
+            ));
+        }
+        i += 1;
+        skip_class(b, &mut i, NAME);
+        let name = &line[name_start..i];
+        let mut blank = skip_blanks(b, &mut i);
         let mut labels = Labels::default();
-        if cur.peek() == Some(b'{') {
-            labels = self.label_set(&mut cur)?;
-            blank_before_value = cur.skip_blanks();
+        if b.get(i) == Some(&b'{') {
+            labels = self.label_set(line, &mut i, line_no)?;
+            // No blank is needed after `}`: it cannot merge with the value.
+            blank = true;
+            skip_blanks(b, &mut i);
         }
-        if !blank_before_value && cur.peek().is_some() {
-            return Err(cur.error(format!(
-                "expected a space before the sample value, found {}",
-                cur.found()
-            )));
+        if i >= b.len() {
+            return Err(error(
+                line,
+                i,
+                line_no,
+                "expected a sample value, found the end of the line",
+            ));
         }
-        let value = cur.value()?;
+        if !blank {
+            return Err(error(
+                line,
+                i,
+                line_no,
+                format!(
+                    "expected a space or '{{' after the metric name, found {}",
+                    found(line, i)
+                ),
+            ));
+        }
+        let value_start = i;
+        skip_token(b, &mut i);
+        let value =
+            parse_value(&line[value_start..i]).ok_or_else(|| value_error(line, value_start, i, line_no))?;
         let mut timestamp_ms = None;
-        if cur.skip_blanks() && !matches!(cur.peek(), None | Some(b'#')) {
-            timestamp_ms = Some(cur.timestamp()?);
-            cur.skip_blanks();
+        if skip_blanks(b, &mut i) && i < b.len() && b[i] != b'#' {
+            let ts_start = i;
+            skip_token(b, &mut i);
+            let token = &line[ts_start..i];
+            timestamp_ms = Some(token.parse::<i64>().map_err(|_| {
+                error(
+                    line,
+                    ts_start,
+                    line_no,
+                    format!("expected an integer timestamp in milliseconds, found {token:?}"),
+                )
+            })?);
+            skip_blanks(b, &mut i);
         }
-        if cur.peek() == Some(b'#') {
-            self.exemplar(&mut cur)?;
-        }
-        if cur.peek().is_some() {
-            return Err(cur.error("expected the end of the line after the sample"));
+        if i < b.len() {
+            if b[i] == b'#' {
+                self.exemplar(line, &mut i, line_no)?;
+            }
+            if i < b.len() {
+                return Err(error(
+                    line,
+                    i,
+                    line_no,
+                    format!(
+                        "expected the end of the line after the sample, found {}",
+                        found(line, i)
+                    ),
+                ));
+            }
         }
         self.scrape.samples.push(Sample {
             name,
@@ -145,198 +404,285 @@ impl<'a> Parser<'a> {
         Ok(())
     }
 
-    /// `{name="value",...}` with optional blanks and a trailing comma. The cursor is at `{`.
-    fn label_set(&mut self, cur: &mut Cursor<'a>) -> Result<Labels<'a>, ParseError> {
-        cur.pos += 1;
-        let start = cur.pos;
+    /// `{name="value",...}` with optional blanks and a trailing comma. `i` is at `{` and ends
+    /// just past `}`.
+    #[inline]
+    fn label_set(&mut self, line: &'a str, i: &mut usize, line_no: usize) -> Result<Labels<'a>, ParseError> {
+        let b = line.as_bytes();
+        *i += 1;
+        let start = *i;
         self.label_names.clear();
+        if !self.many_labels.is_empty() {
+            self.many_labels.clear();
+        }
+        // A 128-bit filter over the name hashes: the list is searched only on a hit.
+        let mut seen: u128 = 0;
         loop {
-            cur.skip_blanks();
-            match cur.peek() {
+            skip_blanks(b, i);
+            let name_start = *i;
+            match b.get(name_start) {
                 Some(b'}') => break,
-                None => return Err(cur.error("expected a label name or '}', found the end of the line")),
-                _ => {}
+                Some(&c) if is(c, LABEL_START) => {}
+                _ => {
+                    return Err(error(
+                        line,
+                        name_start,
+                        line_no,
+                        format!("expected a label name or '}}', found {}", found(line, name_start)),
+                    ));
+                }
             }
-            let name = cur.label_name()?;
-            if self.label_names.contains(&name) {
-                return Err(cur.error(format!("duplicate label name {name:?}")));
-            }
-            self.label_names.push(name);
-            cur.skip_blanks();
-            cur.expect(b'=', "'=' after the label name")?;
-            cur.skip_blanks();
-            cur.expect(b'"', "'\"' to open the label value")?;
-            let bytes = cur.text.as_bytes();
-            let Some((close, _)) = scan_quoted(bytes, cur.pos) else {
-                cur.pos = bytes.len();
-                return Err(cur.error("expected '\"' to close the label value, found the end of the line"));
+            *i += 1;
+            skip_class(b, i, LABEL);
+            let name = &line[name_start..*i];
+            let hash = name_hash(name.as_bytes());
+            let bit = 1u128 << (hash >> 57);
+            let duplicate = if self.label_names.len() < MANY_LABELS {
+                seen & bit != 0 && self.label_names.iter().any(|&(h, n)| h == hash && n == name)
+            } else {
+                // Past a few dozen labels the filter is saturated and the list long: a set keeps
+                // a hostile line with thousands of labels linear.
+                if self.many_labels.is_empty() {
+                    self.many_labels.extend(self.label_names.iter().map(|&(_, n)| n));
+                }
+                !self.many_labels.insert(name)
             };
-            cur.pos = close + 1;
-            cur.skip_blanks();
-            match cur.peek() {
-                Some(b',') => cur.pos += 1,
+            if duplicate {
+                return Err(error(
+                    line,
+                    name_start,
+                    line_no,
+                    format!("expected each label name once, found a duplicate {name:?}"),
+                ));
+            }
+            seen |= bit;
+            self.label_names.push((hash, name));
+
+            // The common case is `name="value"` with no blanks around `=`.
+            if b.get(*i) == Some(&b'=') && b.get(*i + 1) == Some(&b'"') {
+                *i += 2;
+            } else {
+                skip_blanks(b, i);
+                expect(line, i, line_no, b'=', "'=' after the label name")?;
+                skip_blanks(b, i);
+                expect(line, i, line_no, b'"', "'\"' to open the label value")?;
+            }
+            let Some((close, _)) = scan_quoted(b, *i) else {
+                return Err(error(
+                    line,
+                    b.len(),
+                    line_no,
+                    "expected '\"' to close the label value, found the end of the line",
+                ));
+            };
+            *i = close + 1;
+            match b.get(*i) {
+                Some(b',') => *i += 1,
                 Some(b'}') => break,
-                _ => return Err(cur.error("expected ',' or '}' after the label value")),
+                _ => {
+                    skip_blanks(b, i);
+                    match b.get(*i) {
+                        Some(b',') => *i += 1,
+                        Some(b'}') => break,
+                        _ => {
+                            return Err(error(
+                                line,
+                                *i,
+                                line_no,
+                                format!(
+                                    "expected ',' or '}}' after the label value, found {}",
+                                    found(line, *i)
+                                ),
+                            ));
+                        }
+                    }
+                }
             }
         }
-        let labels = Labels::from_validated(&cur.text[start..cur.pos]);
-        cur.pos += 1;
+        let labels = Labels::from_validated(&line[start..*i]);
+        *i += 1;
         Ok(labels)
     }
 
-    /// An OpenMetrics exemplar, `# {labels} value [timestamp]`: validated and dropped.
-    fn exemplar(&mut self, cur: &mut Cursor<'a>) -> Result<(), ParseError> {
-        cur.pos += 1;
-        cur.skip_blanks();
-        if cur.peek() != Some(b'{') {
-            return Err(cur.error("expected '{' to open the exemplar labels"));
+    /// An OpenMetrics exemplar, `# {labels} value [timestamp]`: validated and dropped. `i` is
+    /// at `#` and ends at the end of the exemplar.
+    fn exemplar(&mut self, line: &'a str, i: &mut usize, line_no: usize) -> Result<(), ParseError> {
+        let b = line.as_bytes();
+        *i += 1;
+        skip_blanks(b, i);
+        if b.get(*i) != Some(&b'{') {
+            return Err(error(
+                line,
+                *i,
+                line_no,
+                format!(
+                    "expected '{{' to open the exemplar labels, found {}",
+                    found(line, *i)
+                ),
+            ));
         }
-        self.label_set(cur)?;
-        if !cur.skip_blanks() {
-            return Err(cur.error("expected a space before the exemplar value"));
+        self.label_set(line, i, line_no)?;
+        skip_blanks(b, i);
+        if *i >= b.len() {
+            return Err(error(
+                line,
+                *i,
+                line_no,
+                "expected an exemplar value, found the end of the line",
+            ));
         }
-        cur.value()?;
-        if cur.skip_blanks() && cur.peek().is_some() {
+        let value_start = *i;
+        skip_token(b, i);
+        if parse_value(&line[value_start..*i]).is_none() {
+            return Err(value_error(line, value_start, *i, line_no));
+        }
+        if skip_blanks(b, i) && *i < b.len() {
             // OpenMetrics exemplar timestamps are float seconds.
-            let start = cur.pos;
-            let token = cur.take_while(|b| !matches!(b, b' ' | b'\t'));
-            if token.parse::<f64>().is_err() {
-                cur.pos = start;
-                return Err(cur.error(format!("expected an exemplar timestamp, found {token:?}")));
+            let start = *i;
+            skip_token(b, i);
+            let token = &line[start..*i];
+            if parse_value(token).is_none_or(|t| !t.is_finite()) {
+                return Err(error(
+                    line,
+                    start,
+                    line_no,
+                    format!("expected an exemplar timestamp in seconds, found {token:?}"),
+                ));
             }
-            cur.skip_blanks();
+            skip_blanks(b, i);
         }
         Ok(())
     }
 }
 
-/// A position inside one line.
-struct Cursor<'a> {
-    text: &'a str,
-    pos: usize,
-    line_no: usize,
-}
-
-impl<'a> Cursor<'a> {
-    fn peek(&self) -> Option<u8> {
-        self.text.as_bytes().get(self.pos).copied()
-    }
-
-    fn rest(&self) -> &'a str {
-        &self.text[self.pos..]
-    }
-
-    /// Skips spaces and tabs; tells whether there were any.
-    fn skip_blanks(&mut self) -> bool {
-        let start = self.pos;
-        let bytes = self.text.as_bytes();
-        while self.pos < bytes.len() && matches!(bytes[self.pos], b' ' | b'\t') {
-            self.pos += 1;
-        }
-        self.pos > start
-    }
-
-    fn take_while(&mut self, keep: impl Fn(u8) -> bool) -> &'a str {
-        let start = self.pos;
-        let bytes = self.text.as_bytes();
-        while self.pos < bytes.len() && keep(bytes[self.pos]) {
-            self.pos += 1;
-        }
-        &self.text[start..self.pos]
-    }
-
-    fn expect(&mut self, byte: u8, what: &str) -> Result<(), ParseError> {
-        if self.peek() == Some(byte) {
-            self.pos += 1;
-            Ok(())
-        } else {
-            Err(self.error(format!("expected {what}, found {}", self.found())))
-        }
-    }
-
-    /// `[a-zA-Z_:][a-zA-Z0-9_:]*`
-    fn metric_name(&mut self) -> Result<&'a str, ParseError> {
-        match self.peek() {
-            Some(b) if b.is_ascii_alphabetic() || b == b'_' || b == b':' => {}
-            _ => return Err(self.error(format!("expected a metric name, found {}", self.found()))),
-        }
-        Ok(self.take_while(|b| b.is_ascii_alphanumeric() || b == b'_' || b == b':'))
-    }
-
-    /// `[a-zA-Z_][a-zA-Z0-9_]*`
-    fn label_name(&mut self) -> Result<&'a str, ParseError> {
-        match self.peek() {
-            Some(b) if b.is_ascii_alphabetic() || b == b'_' => {}
-            _ => return Err(self.error(format!("expected a label name, found {}", self.found()))),
-        }
-        Ok(self.take_while(|b| b.is_ascii_alphanumeric() || b == b'_'))
-    }
-
-    /// A float as Go's `strconv.ParseFloat` reads it: decimal or exponent notation, `NaN`,
-    /// `+Inf`, `-Inf`; no hex, no `_`.
-    fn value(&mut self) -> Result<f64, ParseError> {
-        let start = self.pos;
-        let token = self.take_while(|b| !matches!(b, b' ' | b'\t'));
-        if token.is_empty() {
-            return Err(self.error("expected a sample value, found the end of the line"));
-        }
-        if let Some(v) = parse_small_uint(token) {
-            return Ok(v);
-        }
-        token.parse::<f64>().map_err(|_| {
-            self.pos = start;
-            self.error(format!(
-                "expected a number, NaN, +Inf or -Inf as the sample value, found {token:?}"
-            ))
-        })
-    }
-
-    /// An int64 millisecond timestamp.
-    fn timestamp(&mut self) -> Result<i64, ParseError> {
-        let start = self.pos;
-        let token = self.take_while(|b| !matches!(b, b' ' | b'\t'));
-        token.parse::<i64>().map_err(|_| {
-            self.pos = start;
-            self.error(format!(
-                "expected an integer timestamp in milliseconds, found {token:?}"
-            ))
-        })
-    }
-
-    fn found(&self) -> String {
-        match self.rest().chars().next() {
-            None => "the end of the line".to_owned(),
-            Some(c) => format!("{c:?}"),
-        }
-    }
-
-    fn error(&self, message: impl Into<String>) -> ParseError {
-        let column = self.text.get(..self.pos).map_or(self.pos, |s| s.chars().count()) + 1;
-        ParseError {
-            line: self.line_no,
-            column,
-            message: message.into(),
-        }
+#[inline(always)]
+fn expect(line: &str, i: &mut usize, line_no: usize, byte: u8, what: &str) -> Result<(), ParseError> {
+    if line.as_bytes().get(*i) == Some(&byte) {
+        *i += 1;
+        Ok(())
+    } else {
+        Err(error(
+            line,
+            *i,
+            line_no,
+            format!("expected {what}, found {}", found(line, *i)),
+        ))
     }
 }
 
-/// Fast path for the common case, a non-negative integer of at most 15 digits, which is exact
-/// in an f64 and parses without the general float algorithm.
-fn parse_small_uint(token: &str) -> Option<f64> {
-    let bytes = token.as_bytes();
-    if bytes.len() > 15 {
+#[cold]
+fn value_error(line: &str, start: usize, end: usize, line_no: usize) -> ParseError {
+    let token = &line[start..end];
+    let message = match token.parse::<f64>() {
+        Ok(v) if v.is_infinite() => {
+            format!("expected a sample value within the range of a float64, found {token:?}")
+        }
+        _ => format!("expected a number, NaN, +Inf or -Inf as the sample value, found {token:?}"),
+    };
+    error(line, start, line_no, message)
+}
+
+/// A float as Go's `strconv.ParseFloat` reads it, which is what Prometheus uses: decimal or
+/// exponent notation, `NaN`, `Inf`/`Infinity` with an optional sign, case-insensitive; no hex,
+/// no `_`, no sign on `NaN`, and a finite spelling that overflows is an error, not infinity.
+#[inline]
+pub(crate) fn parse_value(token: &str) -> Option<f64> {
+    if let Some(v) = parse_fast_float(token.as_bytes()) {
+        return Some(v);
+    }
+    let v = token.parse::<f64>().ok()?;
+    if v.is_finite() {
+        return Some(v);
+    }
+    let unsigned = token.trim_start_matches(['+', '-']);
+    let signed = unsigned.len() != token.len();
+    match unsigned.as_bytes().first() {
+        Some(b'i' | b'I') => Some(v),
+        Some(b'n' | b'N') if !signed => Some(v),
+        _ => None,
+    }
+}
+
+/// Powers of ten that are exact in an f64: 10^22 is the largest.
+const POW10: [f64; 23] = [
+    1e0, 1e1, 1e2, 1e3, 1e4, 1e5, 1e6, 1e7, 1e8, 1e9, 1e10, 1e11, 1e12, 1e13, 1e14, 1e15, 1e16, 1e17, 1e18,
+    1e19, 1e20, 1e21, 1e22,
+];
+
+/// Fast path for the common spellings, `[+-]digits[.digits][e[+-]digits]` with at most 15
+/// digits in the mantissa and a decimal exponent within ±22: the mantissa is then an integer
+/// below 2^53, exact in an f64, the power of ten is exact too, and one multiplication or
+/// division rounds correctly (Clinger's fast path), so the result equals `str::parse`'s.
+/// Anything else (`NaN`, `Inf`, long mantissas, big exponents, junk) returns `None` and takes
+/// the general path.
+#[inline(always)]
+fn parse_fast_float(b: &[u8]) -> Option<f64> {
+    let (negative, b) = match b.first()? {
+        b'-' => (true, &b[1..]),
+        b'+' => (false, &b[1..]),
+        _ => (false, b),
+    };
+    let mut i = 0;
+    let mut mantissa: u64 = 0;
+    let mut digits = 0;
+    let mut exponent: i32 = 0;
+    while let Some(d) = b.get(i).map(|c| c.wrapping_sub(b'0')).filter(|d| *d <= 9) {
+        mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
+        digits += 1;
+        i += 1;
+    }
+    if b.get(i) == Some(&b'.') {
+        i += 1;
+        while let Some(d) = b.get(i).map(|c| c.wrapping_sub(b'0')).filter(|d| *d <= 9) {
+            mantissa = mantissa.wrapping_mul(10).wrapping_add(u64::from(d));
+            digits += 1;
+            exponent -= 1;
+            i += 1;
+        }
+    }
+    // Wrapping arithmetic above only matters past 19 digits, which this rejects.
+    if digits == 0 || digits > 15 {
         return None;
     }
-    let mut n: u64 = 0;
-    for &b in bytes {
-        let digit = b.wrapping_sub(b'0');
-        if digit > 9 {
+    if let Some(&e) = b.get(i) {
+        if e | 0x20 != b'e' {
             return None;
         }
-        n = n * 10 + u64::from(digit);
+        i += 1;
+        let negative_exponent = match b.get(i) {
+            Some(b'-') => {
+                i += 1;
+                true
+            }
+            Some(b'+') => {
+                i += 1;
+                false
+            }
+            _ => false,
+        };
+        let start = i;
+        let mut e: i32 = 0;
+        while let Some(&c) = b.get(i) {
+            let d = c.wrapping_sub(b'0');
+            if d > 9 {
+                return None;
+            }
+            e = (e * 10 + i32::from(d)).min(10_000);
+            i += 1;
+        }
+        if i == start {
+            return None;
+        }
+        exponent += if negative_exponent { -e } else { e };
     }
-    #[allow(clippy::cast_precision_loss)] // at most 15 digits: exact
-    Some(n as f64)
+    #[allow(clippy::cast_precision_loss)] // at most 15 digits, below 2^53: exact
+    let m = mantissa as f64;
+    let v = match exponent {
+        0..=22 => m * POW10[exponent as usize],
+        -22..=-1 => m / POW10[exponent.unsigned_abs() as usize],
+        _ => return None,
+    };
+    Some(if negative { -v } else { v })
 }
 
 /// HELP text escapes only `\\` and `\n`.
@@ -396,10 +742,113 @@ mod tests {
 
     #[test]
     fn special_values() {
-        let s = parse("a NaN\nb +Inf\nc -Inf\nd -0.5\ne 1e-3\n").unwrap();
+        let s = parse("a NaN\nb +Inf\nc -Inf\nd -0.5\ne 1e-3\nf Infinity\ng -inf\nh nan\n").unwrap();
         let v: Vec<f64> = s.samples.iter().map(|s| s.value).collect();
-        assert!(v[0].is_nan());
-        assert_eq!(&v[1..], &[f64::INFINITY, f64::NEG_INFINITY, -0.5, 0.001]);
+        assert!(v[0].is_nan() && v[7].is_nan());
+        assert_eq!(
+            &v[1..7],
+            &[
+                f64::INFINITY,
+                f64::NEG_INFINITY,
+                -0.5,
+                0.001,
+                f64::INFINITY,
+                f64::NEG_INFINITY
+            ]
+        );
+    }
+
+    #[test]
+    fn values_follow_go_parse_float() {
+        for bad in [
+            "+NaN", "-NaN", "1e400", "-1e400", "0x10", "1_000", "0x1p3", "1e", ".", "--1", "1.2.3",
+        ] {
+            let e = err(&format!("x {bad}\n"));
+            assert_eq!(e.column, 3, "{bad}: {e}");
+            assert!(e.message.contains("sample value"), "{bad}: {e}");
+        }
+        let e = err("x 1e400\n");
+        assert!(e.message.contains("within the range of a float64"), "{e}");
+        for (good, want) in [
+            ("1.", 1.0),
+            (".5", 0.5),
+            ("+3", 3.0),
+            ("1E3", 1000.0),
+            ("1e-400", 0.0),
+            ("0.1", 0.1),
+            ("-0.3", -0.3),
+            ("123456789012345.6", 123_456_789_012_345.6),
+            ("9007199254740993", 9_007_199_254_740_992.0),
+        ] {
+            let body = format!("x {good}\n");
+            assert_eq!(parse(&body).unwrap().samples[0].value, want, "{good}");
+        }
+        let s = parse("x -0\n").unwrap();
+        assert!(s.samples[0].value.is_sign_negative());
+    }
+
+    #[test]
+    fn fast_float_agrees_with_std() {
+        let check = |token: &str| {
+            if let Some(fast) = parse_fast_float(token.as_bytes()) {
+                let std = token.parse::<f64>();
+                assert_eq!(Ok(fast.to_bits()), std.map(f64::to_bits), "{token}");
+            }
+        };
+        for token in [
+            "0",
+            "-0",
+            "+0",
+            "7",
+            "0.1",
+            "0.2",
+            "0.3",
+            "3430.08",
+            "52532.35",
+            "1.5",
+            "-12.25",
+            "999999999999999",
+            "99999999999999.9",
+            "0.000000000000001",
+            "1.000000000000001",
+            "5e-324",
+            "12345.678901234",
+            "1.29772167e+08",
+            "1.048576e+06",
+            "2.62144e+07",
+            "1e22",
+            "1e-22",
+            "123456789012345e22",
+            "1.e5",
+            ".5e1",
+            "1E5",
+            "1e+0",
+            "7e-0",
+        ] {
+            check(token);
+        }
+        assert_eq!(parse_fast_float(b"1.29772167e+08"), Some(129_772_167.0));
+        for token in [
+            "", "-", "+", ".", "e5", "1e", "1e+", "1.2.3", "1e5e5", "--1", "NaN", "1x",
+        ] {
+            assert_eq!(parse_fast_float(token.as_bytes()), None, "{token}");
+        }
+        // Random tokens over the float alphabet: whenever the fast path answers, std agrees.
+        let alphabet = b"0123456789012345678901234567890123456789..eE+-";
+        let mut state: u64 = 0x2545_f491_4f6c_dd1d;
+        let mut next = move || {
+            state ^= state << 13;
+            state ^= state >> 7;
+            state ^= state << 17;
+            state
+        };
+        for _ in 0..200_000 {
+            let len = 1 + (next() % 20) as usize;
+            let token: String = (0..len)
+                .map(|_| alphabet[(next() % alphabet.len() as u64) as usize] as char)
+                .collect();
+            check(&token);
+        }
     }
 
     #[test]
@@ -439,12 +888,47 @@ mod tests {
     }
 
     #[test]
+    fn help_keeps_everything_after_the_first_blank() {
+        let s = parse("# HELP x  two leading, trailing \n# HELP y\n# HELP z \n").unwrap();
+        let help: Vec<_> = s.families.iter().map(|f| f.help.as_deref()).collect();
+        assert_eq!(help, [Some(" two leading, trailing "), Some(""), Some("")]);
+    }
+
+    #[test]
+    fn metadata_keywords_need_a_blank_like_promlex() {
+        // `# HELP` and `# TYPE` alone, `# HELPER`: comments.
+        let s = parse("# HELP\n# TYPE\n# HELPER x y\n#TYPE x bogus\n# EOF\nx 1\n# EOF\n").unwrap();
+        assert!(s.families.is_empty());
+        assert_eq!(s.samples.len(), 1);
+        let e = err("# HELP \n");
+        assert!(e.message.contains("metric name after # HELP"), "{e}");
+        let e = err("# TYPE 1x counter\n");
+        assert_eq!(e.column, 8);
+    }
+
+    #[test]
+    fn malformed_unit_lines_are_comments() {
+        let s = parse("# UNIT\n# UNIT 9x s\n# UNIT x\n# UNIT x  \n# UNIT y bytes \r\n").unwrap();
+        assert_eq!(s.families.len(), 1);
+        assert_eq!((s.families[0].name, s.families[0].unit), ("y", Some("bytes")));
+    }
+
+    #[test]
+    fn no_blank_needed_after_the_closing_brace() {
+        let s = parse("x{a=\"1\"}2\ny{}3 4\n").unwrap();
+        assert_eq!(s.samples[0].value, 2.0);
+        assert_eq!((s.samples[1].value, s.samples[1].timestamp_ms), (3.0, Some(4)));
+    }
+
+    #[test]
     fn errors_name_line_column_and_expectation() {
         let e = err("ok 1\nbad{a=\"1\" b=\"2\"} 3\n");
         assert_eq!((e.line, e.column), (2, 11));
         assert!(e.message.contains("expected ',' or '}'"), "{e}");
 
         let e = err("x{a=\"1\"}\n");
+        assert!(e.message.contains("sample value"), "{e}");
+        let e = err("x\n");
         assert!(e.message.contains("sample value"), "{e}");
         let e = err("x 1 12.5\n");
         assert!(e.message.contains("integer timestamp"), "{e}");
@@ -453,8 +937,11 @@ mod tests {
         assert!(e.message.contains("sample value"), "{e}");
         let e = err("# TYPE x histo\n");
         assert!(e.message.contains("metric type"), "{e}");
+        let e = err("# TYPE x\n");
+        assert!(e.message.contains("metric type"), "{e}");
         let e = err("x{a=\"1\",a=\"2\"} 1\n");
-        assert!(e.message.contains("duplicate label name"), "{e}");
+        assert!(e.message.contains("found a duplicate \"a\""), "{e}");
+        assert_eq!(e.column, 9);
         let e = err("x{a=\"1} 1\n");
         assert!(e.message.contains("close the label value"), "{e}");
         let e = err("1x 1\n");
@@ -463,6 +950,67 @@ mod tests {
         assert!(e.message.contains("end of the line"), "{e}");
         let e = err("x{9a=\"1\"} 1\n");
         assert!(e.message.contains("label name"), "{e}");
+        let e = err("x{,} 1\n");
+        assert!(e.message.contains("label name"), "{e}");
+        let e = err("x{a} 1\n");
+        assert!(e.message.contains("'='"), "{e}");
+        let e = err("x{a=1} 1\n");
+        assert!(e.message.contains("open the label value"), "{e}");
+        let e = err("x-y 1\n");
+        assert!(e.message.contains("after the metric name"), "{e}");
+        let e = err("x 1 # trailing comment\n");
+        assert!(e.message.contains("exemplar"), "{e}");
+        let e = err("x\r1\n");
+        assert_eq!(e.column, 2);
+    }
+
+    #[test]
+    fn duplicate_check_is_exact() {
+        // Names sharing length, first and last bytes are still told apart.
+        let mut line = String::from("x{");
+        for i in 0..40 {
+            line.push_str(&format!("label_{i:02}_x=\"{i}\","));
+        }
+        line.push_str("} 1\n");
+        assert_eq!(parse(&line).unwrap().samples[0].labels.iter().count(), 40);
+        let long = "a_very_long_label_name_that_is_longer_than_sixteen";
+        let e = err(&format!("x{{{long}=\"1\",b=\"2\",{long}=\"3\"}} 1\n"));
+        assert!(e.message.contains("duplicate"), "{e}");
+    }
+
+    #[test]
+    fn word_scan_agrees_with_the_byte_table() {
+        for class in [NAME, LABEL] {
+            for byte in 0..=255u8 {
+                for pos in 0..10 {
+                    let mut b = *b"abcdefghijklmnop";
+                    if pos < b.len() {
+                        b[pos] = byte;
+                    }
+                    let mut fast = 0;
+                    skip_class(&b, &mut fast, class);
+                    let slow = b.iter().position(|&c| !is(c, class)).unwrap_or(b.len());
+                    assert_eq!(fast, slow, "class {class} byte {byte:#x} at {pos}");
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn thousands_of_labels_stay_linear() {
+        let mut line = String::from("x{");
+        for i in 0..50_000 {
+            line.push_str(&format!("l{i}=\"\","));
+        }
+        let ok = format!("{line}}} 1\n");
+        assert_eq!(parse(&ok).unwrap().samples[0].labels.iter().count(), 50_000);
+        let dup = format!("{line}l49999=\"\"}} 1\n");
+        assert!(err(&dup).message.contains("duplicate \"l49999\""));
+        let early = format!("{line}l3=\"\"}} 1\nx{{a=\"1\",a=\"2\"}} 1\n");
+        assert!(err(&early).message.contains("duplicate \"l3\""));
+        // The set is reset between label sets.
+        let two = format!("{line}}} 1\n{line}}} 2\n");
+        assert_eq!(parse(&two).unwrap().samples.len(), 2);
     }
 
     #[test]
