@@ -8,6 +8,8 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+mod logging;
+mod master;
 mod replay;
 
 #[derive(Debug, Parser)]
@@ -23,6 +25,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The central server: Gateway (web UI and JSON API, MASTER_GATEWAY_PORT, 8080) and
+    /// AgentSDK (agents, MASTER_AGENTSDK_PORT, 8081). Configured from the environment:
+    /// MASTER_ADMIN_USERNAME, MASTER_ADMIN_PASSWORD and MASTER_JWT_SECRET are required.
+    Master,
     /// SLO tools.
     #[command(subcommand)]
     Slo(SloCommand),
@@ -55,6 +61,7 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Master => master::run(),
         Command::Slo(SloCommand::Replay { config, dir }) => {
             let snapshot = replay::run(&config, &dir)?;
             let mut out = std::io::stdout().lock();

@@ -1,0 +1,7 @@
+//! The master's integration tests: one binary (DESIGN.md §7.6).
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod api;
+mod store;
