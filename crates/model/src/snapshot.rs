@@ -67,7 +67,12 @@ mod tests {
                 target: "api".into(),
                 namespace: "shop".into(),
             },
-            counters: SloCounters { total: 3.0, success: 2.0, failure: 1.0, ..Default::default() },
+            counters: SloCounters {
+                total: 3.0,
+                success: 2.0,
+                failure: 1.0,
+                ..Default::default()
+            },
         };
         let json = serde_json::to_value(&g).unwrap();
         assert_eq!(json["type"], "service");

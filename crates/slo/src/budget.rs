@@ -56,15 +56,38 @@ pub struct BurnRule {
 /// in an hour) and on 6 h & 30 m at 6× (5 % in six hours); ticket on 1 d & 2 h at 3× and on
 /// 3 d & 6 h at 1×.
 pub const WORKBOOK_RULES: [BurnRule; 4] = [
-    BurnRule { severity: Severity::Page, long_window_s: 3600, short_window_s: 300, factor: 14.4 },
-    BurnRule { severity: Severity::Page, long_window_s: 6 * 3600, short_window_s: 1800, factor: 6.0 },
-    BurnRule { severity: Severity::Ticket, long_window_s: 86_400, short_window_s: 7200, factor: 3.0 },
-    BurnRule { severity: Severity::Ticket, long_window_s: 3 * 86_400, short_window_s: 6 * 3600, factor: 1.0 },
+    BurnRule {
+        severity: Severity::Page,
+        long_window_s: 3600,
+        short_window_s: 300,
+        factor: 14.4,
+    },
+    BurnRule {
+        severity: Severity::Page,
+        long_window_s: 6 * 3600,
+        short_window_s: 1800,
+        factor: 6.0,
+    },
+    BurnRule {
+        severity: Severity::Ticket,
+        long_window_s: 86_400,
+        short_window_s: 7200,
+        factor: 3.0,
+    },
+    BurnRule {
+        severity: Severity::Ticket,
+        long_window_s: 3 * 86_400,
+        short_window_s: 6 * 3600,
+        factor: 1.0,
+    },
 ];
 
 /// Every window length the workbook rules read, in seconds, shortest first.
 pub fn rule_windows(rules: &[BurnRule]) -> Vec<u64> {
-    let mut windows: Vec<u64> = rules.iter().flat_map(|r| [r.short_window_s, r.long_window_s]).collect();
+    let mut windows: Vec<u64> = rules
+        .iter()
+        .flat_map(|r| [r.short_window_s, r.long_window_s])
+        .collect();
     windows.sort_unstable();
     windows.dedup();
     windows
@@ -99,16 +122,27 @@ pub fn evaluate(
             let short_burn = burn_rate(&short, objective_percent);
             let responses = long.success + long.failure;
             let skipped = if responses < min_responses {
-                Some(format!("{responses} responses in the long window, fewer than {min_responses}"))
+                Some(format!(
+                    "{responses} responses in the long window, fewer than {min_responses}"
+                ))
             } else if (long_covered as f64) < 0.9 * rule.long_window_s as f64 {
-                Some(format!("data covers {long_covered}s of the {}s long window", rule.long_window_s))
+                Some(format!(
+                    "data covers {long_covered}s of the {}s long window",
+                    rule.long_window_s
+                ))
             } else {
                 None
             };
             let firing = skipped.is_none()
                 && long_burn.is_some_and(|b| b >= rule.factor)
                 && short_burn.is_some_and(|b| b >= rule.factor);
-            BurnAlert { rule: *rule, long_burn, short_burn, firing, skipped }
+            BurnAlert {
+                rule: *rule,
+                long_burn,
+                short_burn,
+                firing,
+                skipped,
+            }
         })
         .collect()
 }
@@ -118,7 +152,12 @@ mod tests {
     use super::*;
 
     fn counters(success: f64, failure: f64) -> SloCounters {
-        SloCounters { total: success + failure, success, failure, ..Default::default() }
+        SloCounters {
+            total: success + failure,
+            success,
+            failure,
+            ..Default::default()
+        }
     }
 
     #[test]
@@ -146,7 +185,13 @@ mod tests {
         let alerts = evaluate(&fast, 99.9, 10.0, |_| (counters(980.0, 20.0), 3600));
         assert!(alerts[0].firing);
         // The short window has recovered: no page.
-        let alerts = evaluate(&fast, 99.9, 10.0, |w| if w == 300 { (counters(1000.0, 0.0), 300) } else { (counters(980.0, 20.0), 3600) });
+        let alerts = evaluate(&fast, 99.9, 10.0, |w| {
+            if w == 300 {
+                (counters(1000.0, 0.0), 300)
+            } else {
+                (counters(980.0, 20.0), 3600)
+            }
+        });
         assert!(!alerts[0].firing);
     }
 
@@ -161,6 +206,9 @@ mod tests {
 
     #[test]
     fn workbook_windows() {
-        assert_eq!(rule_windows(&WORKBOOK_RULES), [300, 1800, 3600, 7200, 21_600, 86_400, 259_200]);
+        assert_eq!(
+            rule_windows(&WORKBOOK_RULES),
+            [300, 1800, 3600, 7200, 21_600, 86_400, 259_200]
+        );
     }
 }

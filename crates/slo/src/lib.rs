@@ -17,8 +17,8 @@ mod rules;
 mod window;
 
 pub use budget::{
-    BurnAlert, BurnRule, Severity, WORKBOOK_RULES, budget_remaining, burn_rate, error_ratio, evaluate as evaluate_burn,
-    rule_windows,
+    BurnAlert, BurnRule, Severity, WORKBOOK_RULES, budget_remaining, burn_rate, error_ratio,
+    evaluate as evaluate_burn, rule_windows,
 };
 pub use entry::{bucket_pairs, entry_from_counters, success_rate};
 pub use quantile::{histogram_quantile, quantile_or_none};
