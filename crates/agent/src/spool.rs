@@ -163,11 +163,14 @@ impl Spool {
 
     /// The master acknowledged `seq` (stored or duplicate): forget it.
     pub fn ack(&mut self, seq: u64) -> Result<(), SpoolError> {
-        if let Some(i) = self.queue.iter().position(|s| s.seq == seq) {
-            if let Some(done) = self.queue.remove(i) {
-                remove(&done.path)?;
-                self.total_bytes -= done.bytes;
-            }
+        if let Some(done) = self
+            .queue
+            .iter()
+            .position(|s| s.seq == seq)
+            .and_then(|i| self.queue.remove(i))
+        {
+            remove(&done.path)?;
+            self.total_bytes -= done.bytes;
         }
         Ok(())
     }
