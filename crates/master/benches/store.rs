@@ -8,9 +8,10 @@
 //!   burn-rate rules do.
 //!
 //! Run with `cargo bench -p atlhyper-master --bench store`. Filling the 7-day store takes a
-//! while; its time and size are printed first.
+//! while; its time and size are printed first. To keep it between runs (when profiling the
+//! queries, say), name a file in `ATLHYPER_STORE_BENCH_DB`: it is filled only when new.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 use std::time::Instant;
 
@@ -177,9 +178,20 @@ struct Filled {
 static FILLED: LazyLock<Filled> = LazyLock::new(|| {
     let rt = runtime();
     let dir = tempfile::tempdir().expect("temp dir");
-    let path = dir.path().join("query.db");
+    let kept = std::env::var_os("ATLHYPER_STORE_BENCH_DB").map(PathBuf::from);
+    let path = kept.clone().unwrap_or_else(|| dir.path().join("query.db"));
+    let reuse = kept.is_some() && path.exists();
     let store = rt.block_on(SqliteStore::open(&path)).expect("open");
     let keys = keys(QUERY_GROUPS);
+    if reuse {
+        eprintln!("query fixture: reusing {}", path.display());
+        return Filled {
+            rt,
+            store,
+            key: keys[7].clone(),
+            _dir: dir,
+        };
+    }
     let started = Instant::now();
     rt.block_on(fill(&store, &keys));
     let filled = started.elapsed();

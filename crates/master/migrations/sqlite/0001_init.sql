@@ -41,6 +41,8 @@ CREATE TABLE slo_groups (
     namespace         TEXT    NOT NULL,
     UNIQUE (cluster_id, type, source, source_namespace, target, namespace)
 );
+-- A cluster's groups in id order: per-group sums need no sorting.
+CREATE INDEX slo_groups_by_cluster ON slo_groups (cluster_id, id);
 
 -- Counter increases per group and minute. buckets: JSON [[le, count], ...], le in ms, ascending.
 CREATE TABLE slo_minutes (
@@ -68,13 +70,18 @@ CREATE TABLE slo_hours (
 ) WITHOUT ROWID;
 CREATE INDEX slo_hours_by_time ON slo_hours (hour_ms);
 
--- The read rule's boundary, a whole hour: counters before raw_from_ms exist only in slo_hours,
--- counters from it on only in slo_minutes. Only retention moves it, forward.
+-- Two hour boundaries, raw_from_ms <= rolled_until_ms, moved forward only by retention:
+-- * every hour before rolled_until_ms has its slo_hours rows (the sum of its minutes);
+-- * minutes exist only from raw_from_ms on; before it, only hours.
+-- Between the two, an hour is both an hourly row and its minutes, kept equal by ingest.
 CREATE TABLE slo_rollup (
-    id           INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
-    raw_from_ms  INTEGER NOT NULL
+    id               INTEGER NOT NULL PRIMARY KEY CHECK (id = 1),
+    raw_from_ms      INTEGER NOT NULL,
+    rolled_until_ms  INTEGER NOT NULL,
+    CHECK (raw_from_ms <= rolled_until_ms)
 );
-INSERT INTO slo_rollup (id, raw_from_ms) VALUES (1, -9223372036854775807 - 1);
+INSERT INTO slo_rollup (id, raw_from_ms, rolled_until_ms)
+VALUES (1, -9223372036854775807 - 1, -9223372036854775807 - 1);
 
 -- SLO objectives. source/target NULL = the cluster default; the *_key columns make NULL a
 -- value of its own for the uniqueness ('*' for NULL, '=' || value otherwise).

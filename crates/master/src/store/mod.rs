@@ -149,9 +149,9 @@ pub struct CommandRecord {
 /// What a retention pass did.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct RetentionStats {
-    /// Hourly rows written (one per group and hour rolled up).
+    /// Hourly rows written (one per group and complete hour rolled up).
     pub hours_rolled_up: u64,
-    /// Minute rows deleted after their hour was rolled up.
+    /// Minute rows deleted (their hours were rolled up before).
     pub minutes_deleted: u64,
     /// Hourly rows deleted as older than the hourly retention.
     pub hours_deleted: u64,
@@ -176,7 +176,7 @@ pub trait Store: Send + Sync + 'static {
     /// minutes already rolled up and deleted come back as hourly points.
     ///
     /// The read rule: the store keeps a boundary (a whole hour) below which only hourly rows
-    /// exist and at or above which only minute rows exist; [`Store::apply_retention`] moves it
+    /// exist and at or above which minute rows exist; [`Store::apply_retention`] moves it
     /// forward. A point, minute or hour, is in `[from, to)` when its *start* is, so windows
     /// aligned to hours are exact at both resolutions and nothing is counted twice. Points
     /// come back ordered by start, then by group.
@@ -188,7 +188,8 @@ pub trait Store: Send + Sync + 'static {
         to: Timestamp,
     ) -> StoreResult<Vec<CounterPoint>>;
     /// The sum of every group's counters in `[from, to)`, one entry per group that has any,
-    /// ordered by key; the same read rule as [`Store::counter_points`].
+    /// ordered by key: always the sum of what [`Store::counter_points`] returns for the same
+    /// range (whole hours already rolled up are read from their hourly rows).
     async fn window_counters(
         &self,
         cluster_id: &str,
@@ -198,12 +199,15 @@ pub trait Store: Send + Sync + 'static {
     /// The start of the oldest minute or hour of counters the cluster has (`None`: none yet);
     /// burn-rate rules use it to tell windows with too little data.
     async fn first_counter_time(&self, cluster_id: &str) -> StoreResult<Option<Timestamp>>;
-    /// Rolls complete hours older than `raw_keep_ms` into hourly rows, then deletes minutes
-    /// older than `raw_keep_ms` and hours older than `hourly_keep_ms` (both before `now`).
+    /// Rolls complete hours into hourly rows, then deletes minutes older than `raw_keep_ms`
+    /// and hours older than `hourly_keep_ms` (both before `now`).
     ///
-    /// Minutes are deleted with their hour, so a minute lives up to an hour longer than
-    /// `raw_keep_ms`; an hour is deleted once it ends before `now - hourly_keep_ms`. Time comes
-    /// only from the arguments; running it twice with the same arguments changes nothing.
+    /// Every complete hour (ended by `now`) is rolled up, not only those older than
+    /// `raw_keep_ms`: long windows then read 24 rows a day per group instead of 1,440. The
+    /// minutes of an hour are deleted once the whole hour is older than `raw_keep_ms`, so a
+    /// minute lives up to an hour longer than that; an hour is deleted once it ends before
+    /// `now - hourly_keep_ms`. Time comes only from the arguments; running it twice with the
+    /// same arguments changes nothing.
     async fn apply_retention(
         &self,
         now: Timestamp,

@@ -7,13 +7,24 @@
 //! `migrations/sqlite`.
 //!
 //! SLO counters live in two tables of the same shape, `slo_minutes` and `slo_hours`, keyed by
-//! (group, start). The read rule: `slo_rollup.raw_from_ms`, a whole hour, splits time; before
-//! it counters exist only as hours, from it on only as minutes. Retention rolls the hours
-//! before its new boundary up, deletes their minutes and moves the boundary in one
-//! transaction per hour; ingest adds counters for a minute before the boundary (a late
-//! snapshot) into that minute's hour. Reads take the hours in `[from, min(to, boundary))` and
-//! the minutes in `[max(from, boundary), to)`, inside one read transaction, so every counter
-//! is read exactly once.
+//! (group, start), and two hour boundaries in `slo_rollup` say which rows exist:
+//!
+//! ```text
+//!            raw_from                rolled_until
+//! ── hours only ──┼── hours and minutes ──┼── minutes only ──▶ time
+//! ```
+//!
+//! Retention rolls every complete hour up (moving `rolled_until`), then deletes the minutes of
+//! hours older than the raw retention (moving `raw_from`), one transaction per hour. Ingest adds
+//! a counter to its minute when the minute is at or after `raw_from` and to its hour when the
+//! hour is before `rolled_until`, so an hour in the middle stays equal to the sum of its
+//! minutes even when a late snapshot lands in it.
+//!
+//! The read rule: a point (minute or hour) belongs to `[from, to)` when its start does; before
+//! `raw_from` only hours exist. [`Store::counter_points`] returns minutes wherever they exist;
+//! [`Store::window_counters`] reads the whole rolled-up hours inside the window from
+//! `slo_hours` and only the ragged ends from `slo_minutes`: the same sum, with 24 rows a day per
+//! group instead of 1,440. All reads of one call share one read transaction.
 
 use std::collections::{BTreeMap, HashMap};
 use std::fmt::Write as _;
@@ -23,7 +34,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use atlhyper_model::{AgentSnapshot, SloCounters, SloGroupKey, SloType, Timestamp};
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions,
+    SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
 };
 use sqlx::{AssertSqlSafe, Row};
@@ -42,8 +53,11 @@ static MIGRATOR: sqlx::migrate::Migrator = sqlx::sqlx_macros::migrate!("migratio
 const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 /// Connections in the pool of a file database: one writer at a time, readers beside it.
 const POOL_SIZE: u32 = 4;
-/// Rows per multi-row `INSERT` (7 parameters each, far below SQLite's 32766).
-const ROWS_PER_INSERT: usize = 100;
+/// SQLite's page cache per connection, in KiB.
+const CACHE_KIB: u32 = 32 * 1024;
+/// Rows per multi-row `INSERT`, 7 parameters each. Binding a `$N` parameter costs a scan of
+/// the statement's parameter names, so statements stay small.
+const ROWS_PER_INSERT: usize = 24;
 /// Audit query limits.
 const AUDIT_DEFAULT_LIMIT: u32 = 100;
 const AUDIT_MAX_LIMIT: u32 = 1000;
@@ -64,7 +78,10 @@ impl SqliteStore {
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Full)
             .foreign_keys(true)
-            .busy_timeout(BUSY_TIMEOUT);
+            .busy_timeout(BUSY_TIMEOUT)
+            // Negative: KiB. Room for the pages an ingest of thousands of groups touches
+            // (SQLite's default is 2 MiB).
+            .pragma("cache_size", format!("-{CACHE_KIB}"));
         let pool = SqlitePoolOptions::new()
             .max_connections(POOL_SIZE)
             .min_connections(1)
@@ -113,48 +130,74 @@ impl SqliteStore {
         Ok(())
     }
 
-    /// Rolls up the oldest hour with minutes before `cut` (an hour boundary), deletes those
-    /// minutes and moves the boundary past it, in one transaction. `None` when no such minute
-    /// was left (the boundary is then at least `cut`).
-    async fn roll_up_one_hour(&self, cut: i64) -> StoreResult<Option<(u64, u64)>> {
+    /// Rolls up the oldest complete hour not rolled up yet that has minutes before `until`
+    /// (an hour boundary) and moves `rolled_until` past it, in one transaction. Returns the
+    /// hourly rows written, `None` when no such hour was left (`rolled_until` is then at least
+    /// `until`).
+    async fn roll_up_next_hour(&self, until: i64) -> StoreResult<Option<u64>> {
         let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
-        let raw_from = raw_from(&mut tx).await?;
-        let oldest: Option<i64> =
-            sqlx::query_scalar("SELECT MIN(minute_ms) FROM slo_minutes WHERE minute_ms < $1")
-                .bind(cut)
-                .fetch_one(&mut *tx)
-                .await?;
-        let Some(oldest) = oldest else {
-            if cut > raw_from {
-                set_raw_from(&mut tx, cut).await?;
+        let bounds = boundaries(&mut tx).await?;
+        let next: Option<i64> = sqlx::query_scalar(
+            "SELECT MIN(minute_ms) FROM slo_minutes WHERE minute_ms >= $1 AND minute_ms < $2",
+        )
+        .bind(bounds.rolled_until)
+        .bind(until)
+        .fetch_one(&mut *tx)
+        .await?;
+        let Some(next) = next else {
+            if until > bounds.rolled_until {
+                set_boundary(&mut tx, Boundary::RolledUntil, until).await?;
             }
             tx.commit().await?;
             return Ok(None);
         };
-        let hour = floor_to(oldest, HOUR_MS);
+        // Hours from `rolled_until` on have no hourly rows yet: the sums are written as they are.
+        let hour = floor_to(next, HOUR_MS);
         let end = hour.saturating_add(HOUR_MS);
-        let mut sums: BTreeMap<(i64, i64), SloCounters> = BTreeMap::new();
-        let rows: Vec<CounterRow> = sqlx::query_as(MINUTE_SQL.time_range)
-            .bind(hour)
-            .bind(end)
-            .fetch_all(&mut *tx)
-            .await?;
-        for row in rows {
-            let (group_id, _, counters) = decode_row(row, Resolution::Minute)?;
-            sums.entry((group_id, hour)).or_default().merge(&counters);
-        }
-        let written = merge_rows(&mut tx, Resolution::Hour, None, sums).await?;
+        let mut sums = HashMap::new();
+        add_sums(&mut tx, Resolution::Minute, None, hour, end, &mut sums).await?;
+        let rows: BTreeMap<(i64, i64), SloCounters> = sums
+            .into_iter()
+            .map(|(group_id, counters)| ((group_id, hour), counters))
+            .collect();
+        let written = write_rows(&mut tx, Resolution::Hour, &rows).await?;
+        set_boundary(&mut tx, Boundary::RolledUntil, end).await?;
+        tx.commit().await?;
+        Ok(Some(written))
+    }
+
+    /// Deletes the minutes of the oldest hour that has minutes before `until` (an hour
+    /// boundary, capped at `rolled_until`) and moves `raw_from` past it, in one transaction.
+    /// Returns the minutes deleted, `None` when none were left.
+    async fn delete_next_raw_hour(&self, until: i64) -> StoreResult<Option<u64>> {
+        let mut tx = self.pool.begin_with("BEGIN IMMEDIATE").await?;
+        let bounds = boundaries(&mut tx).await?;
+        let until = until.min(bounds.rolled_until);
+        let next: Option<i64> =
+            sqlx::query_scalar("SELECT MIN(minute_ms) FROM slo_minutes WHERE minute_ms < $1")
+                .bind(until)
+                .fetch_one(&mut *tx)
+                .await?;
+        let Some(next) = next else {
+            if until > bounds.raw_from {
+                set_boundary(&mut tx, Boundary::RawFrom, until).await?;
+            }
+            tx.commit().await?;
+            return Ok(None);
+        };
+        let hour = floor_to(next, HOUR_MS);
+        let end = hour.saturating_add(HOUR_MS);
         let deleted = sqlx::query("DELETE FROM slo_minutes WHERE minute_ms >= $1 AND minute_ms < $2")
             .bind(hour)
             .bind(end)
             .execute(&mut *tx)
             .await?
             .rows_affected();
-        if end > raw_from {
-            set_raw_from(&mut tx, end).await?;
+        if end > bounds.raw_from {
+            set_boundary(&mut tx, Boundary::RawFrom, end).await?;
         }
         tx.commit().await?;
-        Ok(Some((written, deleted)))
+        Ok(Some(deleted))
     }
 }
 
@@ -303,7 +346,7 @@ impl Store for SqliteStore {
                 Scope::Cluster(cluster_id),
             ),
         };
-        let raw_from = raw_from(&mut tx).await?;
+        let raw_from = boundaries(&mut tx).await?.raw_from;
         let mut points = Vec::new();
         for (resolution, from, to) in [
             (Resolution::Hour, from.0, to.0.min(raw_from)),
@@ -340,24 +383,10 @@ impl Store for SqliteStore {
     ) -> StoreResult<Vec<(SloGroupKey, SloCounters)>> {
         let mut tx = self.pool.begin().await?;
         let groups = cluster_groups(&mut tx, cluster_id).await?;
-        let raw_from = raw_from(&mut tx).await?;
+        let bounds = boundaries(&mut tx).await?;
         let mut sums: HashMap<i64, SloCounters> = HashMap::new();
-        for (resolution, from, to) in [
-            (Resolution::Hour, from.0, to.0.min(raw_from)),
-            (Resolution::Minute, from.0.max(raw_from), to.0),
-        ] {
-            scan(
-                &mut tx,
-                resolution,
-                Scope::Cluster(cluster_id),
-                from,
-                to,
-                |group_id, _, counters| {
-                    sums.entry(group_id).or_default().merge(&counters);
-                    Ok(())
-                },
-            )
-            .await?;
+        for (resolution, from, to) in window_ranges(bounds, from.0, to.0) {
+            add_sums(&mut tx, resolution, Some(cluster_id), from, to, &mut sums).await?;
         }
         tx.commit().await?;
         let mut out = sums
@@ -392,11 +421,15 @@ impl Store for SqliteStore {
         hourly_keep_ms: i64,
     ) -> StoreResult<RetentionStats> {
         let mut stats = RetentionStats::default();
-        // Complete hours older than the raw retention: every hour that ends by `raw_cut`.
-        let raw_cut = floor_to(now.0.saturating_sub(raw_keep_ms.max(0)), HOUR_MS);
         // One transaction per hour keeps the write lock short for ingest.
-        while let Some((written, deleted)) = self.roll_up_one_hour(raw_cut).await? {
+        // Every complete hour: every hour that ends by `now`.
+        let complete = floor_to(now.0, HOUR_MS);
+        while let Some(written) = self.roll_up_next_hour(complete).await? {
             stats.hours_rolled_up += written;
+        }
+        // Minutes of the hours that end by `now - raw_keep_ms`.
+        let raw_cut = floor_to(now.0.saturating_sub(raw_keep_ms.max(0)), HOUR_MS);
+        while let Some(deleted) = self.delete_next_raw_hour(raw_cut).await? {
             stats.minutes_deleted += deleted;
         }
         let hourly_cut = floor_to(now.0.saturating_sub(hourly_keep_ms.max(0)), HOUR_MS);
@@ -680,79 +713,75 @@ enum Resolution {
     Hour,
 }
 
-/// The statements of one counter table; every SELECT yields a [`CounterRow`].
+/// The statements of one counter table.
 struct CounterSql {
     table: &'static str,
     start: &'static str,
-    /// `$1` group id, starts in `[$2, $3)`.
+    /// What a corrupt row is reported as.
+    what: &'static str,
+    /// Rows of group `$1` with starts in `[$2, $3)`, by start: the columns of [`decode_row`].
     group_range: &'static str,
-    /// Groups of cluster `$1`, starts in `[$2, $3)`.
+    /// Rows of the groups of cluster `$1` with starts in `[$2, $3)`: as `group_range`.
     cluster_range: &'static str,
-    /// Every group, starts in `[$1, $2)`.
-    time_range: &'static str,
+    /// Per group of cluster `$1` over starts in `[$2, $3)`: group id, the sums of total,
+    /// success, failure and observations, and every row's buckets joined with `;`. (CROSS
+    /// JOIN: SQLite keeps that join order, so each group's rows are one primary-key range,
+    /// and groups come in id order from `slo_groups_by_cluster`: no sorting.)
+    cluster_sums: &'static str,
+    /// As `cluster_sums` for every group, starts in `[$1, $2)`.
+    all_sums: &'static str,
     /// The first start in `[$1, $2)`, any group.
     next_start: &'static str,
-    /// Time span read per query when scanning a cluster.
+    /// Time span read per query when summing a window.
     chunk_ms: i64,
 }
 
-macro_rules! counter_sql {
-    ($table:literal, $start:literal, $chunk_ms:expr) => {
-        CounterSql {
-            table: $table,
-            start: $start,
-            group_range: concat!(
-                "SELECT group_id, ",
-                $start,
-                ", total, success, failure, observations, buckets FROM ",
-                $table,
-                " WHERE group_id = $1 AND ",
-                $start,
-                " >= $2 AND ",
-                $start,
-                " < $3 ORDER BY ",
-                $start
-            ),
-            cluster_range: concat!(
-                "SELECT c.group_id, c.",
-                $start,
-                ", c.total, c.success, c.failure, c.observations, c.buckets FROM ",
-                $table,
-                " c JOIN slo_groups g ON g.id = c.group_id WHERE g.cluster_id = $1 AND c.",
-                $start,
-                " >= $2 AND c.",
-                $start,
-                " < $3"
-            ),
-            time_range: concat!(
-                "SELECT group_id, ",
-                $start,
-                ", total, success, failure, observations, buckets FROM ",
-                $table,
-                " WHERE ",
-                $start,
-                " >= $1 AND ",
-                $start,
-                " < $2"
-            ),
-            next_start: concat!(
-                "SELECT MIN(",
-                $start,
-                ") FROM ",
-                $table,
-                " WHERE ",
-                $start,
-                " >= $1 AND ",
-                $start,
-                " < $2"
-            ),
-            chunk_ms: $chunk_ms,
-        }
-    };
-}
+static MINUTE_SQL: CounterSql = CounterSql {
+    table: "slo_minutes",
+    start: "minute_ms",
+    what: "slo_minutes.buckets",
+    group_range: "SELECT group_id, minute_ms, total, success, failure, observations, buckets \
+        FROM slo_minutes WHERE group_id = $1 AND minute_ms >= $2 AND minute_ms < $3 ORDER BY minute_ms",
+    cluster_range: "SELECT c.group_id, c.minute_ms, c.total, c.success, c.failure, c.observations, c.buckets \
+        FROM slo_groups g CROSS JOIN slo_minutes c \
+        WHERE c.group_id = g.id AND g.cluster_id = $1 AND c.minute_ms >= $2 AND c.minute_ms < $3",
+    cluster_sums: "SELECT g.id, SUM(c.total), SUM(c.success), SUM(c.failure), SUM(c.observations), \
+            group_concat(c.buckets, ';') \
+        FROM slo_groups g CROSS JOIN slo_minutes c \
+        WHERE c.group_id = g.id AND g.cluster_id = $1 AND c.minute_ms >= $2 AND c.minute_ms < $3 \
+        GROUP BY g.id",
+    all_sums: "SELECT g.id, SUM(c.total), SUM(c.success), SUM(c.failure), SUM(c.observations), \
+            group_concat(c.buckets, ';') \
+        FROM slo_groups g CROSS JOIN slo_minutes c \
+        WHERE c.group_id = g.id AND c.minute_ms >= $1 AND c.minute_ms < $2 \
+        GROUP BY g.id",
+    next_start: "SELECT MIN(minute_ms) FROM slo_minutes WHERE minute_ms >= $1 AND minute_ms < $2",
+    chunk_ms: HOUR_MS,
+};
 
-static MINUTE_SQL: CounterSql = counter_sql!("slo_minutes", "minute_ms", HOUR_MS);
-static HOUR_SQL: CounterSql = counter_sql!("slo_hours", "hour_ms", 60 * HOUR_MS);
+static HOUR_SQL: CounterSql = CounterSql {
+    table: "slo_hours",
+    start: "hour_ms",
+    what: "slo_hours.buckets",
+    group_range: "SELECT group_id, hour_ms, total, success, failure, observations, buckets \
+        FROM slo_hours WHERE group_id = $1 AND hour_ms >= $2 AND hour_ms < $3 ORDER BY hour_ms",
+    cluster_range: "SELECT c.group_id, c.hour_ms, c.total, c.success, c.failure, c.observations, c.buckets \
+        FROM slo_groups g CROSS JOIN slo_hours c \
+        WHERE c.group_id = g.id AND g.cluster_id = $1 AND c.hour_ms >= $2 AND c.hour_ms < $3",
+    cluster_sums: "SELECT g.id, SUM(c.total), SUM(c.success), SUM(c.failure), SUM(c.observations), \
+            group_concat(c.buckets, ';') \
+        FROM slo_groups g CROSS JOIN slo_hours c \
+        WHERE c.group_id = g.id AND g.cluster_id = $1 AND c.hour_ms >= $2 AND c.hour_ms < $3 \
+        GROUP BY g.id",
+    all_sums: "SELECT g.id, SUM(c.total), SUM(c.success), SUM(c.failure), SUM(c.observations), \
+            group_concat(c.buckets, ';') \
+        FROM slo_groups g CROSS JOIN slo_hours c \
+        WHERE c.group_id = g.id AND c.hour_ms >= $1 AND c.hour_ms < $2 \
+        GROUP BY g.id",
+    next_start: "SELECT MIN(hour_ms) FROM slo_hours WHERE hour_ms >= $1 AND hour_ms < $2",
+    // The same number of rows per group as an hour of minutes.
+    chunk_ms: 60 * HOUR_MS,
+};
 
 impl Resolution {
     fn sql(self) -> &'static CounterSql {
@@ -761,17 +790,73 @@ impl Resolution {
             Self::Hour => &HOUR_SQL,
         }
     }
-
-    fn what(self) -> &'static str {
-        match self {
-            Self::Minute => "slo_minutes.buckets",
-            Self::Hour => "slo_hours.buckets",
-        }
-    }
 }
 
-/// group id, start, total, success, failure, observations, buckets JSON.
-type CounterRow = (i64, i64, f64, f64, f64, f64, String);
+/// The two boundaries of `slo_rollup` (see the module documentation).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Boundaries {
+    /// Minutes exist from here on; before, only hours.
+    raw_from: i64,
+    /// Every hour before this has its hourly rows.
+    rolled_until: i64,
+}
+
+#[derive(Debug, Clone, Copy)]
+enum Boundary {
+    RawFrom,
+    RolledUntil,
+}
+
+async fn boundaries(conn: &mut SqliteConnection) -> StoreResult<Boundaries> {
+    let (raw_from, rolled_until): (i64, i64) =
+        sqlx::query_as("SELECT raw_from_ms, rolled_until_ms FROM slo_rollup WHERE id = 1")
+            .fetch_one(&mut *conn)
+            .await?;
+    Ok(Boundaries {
+        raw_from,
+        rolled_until,
+    })
+}
+
+async fn set_boundary(conn: &mut SqliteConnection, boundary: Boundary, value: i64) -> StoreResult<()> {
+    let sql = match boundary {
+        Boundary::RawFrom => "UPDATE slo_rollup SET raw_from_ms = $1 WHERE id = 1",
+        Boundary::RolledUntil => "UPDATE slo_rollup SET rolled_until_ms = $1 WHERE id = 1",
+    };
+    sqlx::query(sql).bind(value).execute(&mut *conn).await?;
+    Ok(())
+}
+
+/// What `window_counters` reads for `[from, to)`: hours by the start rule before `raw_from`
+/// and the whole rolled-up hours inside the window, minutes for the rest. Each counter is in
+/// exactly one of the ranges (hours and minutes overlap only between the two boundaries, and
+/// there a whole hour is read from one table or the other).
+fn window_ranges(bounds: Boundaries, from: i64, to: i64) -> Vec<(Resolution, i64, i64)> {
+    let Boundaries {
+        raw_from,
+        rolled_until,
+    } = bounds;
+    // Where minutes may be read.
+    let minutes_from = from.max(raw_from);
+    // Whole hours inside [minutes_from, to) that are rolled up: [whole_from, whole_to).
+    let whole_from = ceil_to(minutes_from, HOUR_MS);
+    let whole_to = floor_to(to, HOUR_MS).min(rolled_until);
+    let mut ranges = Vec::with_capacity(3);
+    if whole_from < whole_to {
+        ranges.push((
+            Resolution::Hour,
+            if from < raw_from { from } else { whole_from },
+            whole_to,
+        ));
+        ranges.push((Resolution::Minute, minutes_from, whole_from));
+        ranges.push((Resolution::Minute, whole_to, to));
+    } else {
+        ranges.push((Resolution::Hour, from, to.min(raw_from)));
+        ranges.push((Resolution::Minute, minutes_from, to));
+    }
+    ranges.retain(|&(_, lo, hi)| lo < hi);
+    ranges
+}
 
 /// Which groups a scan reads.
 #[derive(Debug, Clone, Copy)]
@@ -794,9 +879,9 @@ async fn scan(
     let sql = resolution.sql();
     let mut lo = from;
     while lo < to {
-        let rows: Vec<CounterRow> = match scope {
+        let rows = match scope {
             Scope::Group(id) => {
-                let rows = sqlx::query_as(sql.group_range)
+                let rows = sqlx::query(sql.group_range)
                     .bind(id)
                     .bind(lo)
                     .bind(to)
@@ -813,7 +898,7 @@ async fn scan(
                     .await?;
                 let Some(next) = next else { break };
                 let hi = floor_to(next, sql.chunk_ms).saturating_add(sql.chunk_ms).min(to);
-                let rows = sqlx::query_as(sql.cluster_range)
+                let rows = sqlx::query(sql.cluster_range)
                     .bind(cluster_id)
                     .bind(next)
                     .bind(hi)
@@ -823,7 +908,7 @@ async fn scan(
                 rows
             }
         };
-        for row in rows {
+        for row in &rows {
             let (group_id, start, counters) = decode_row(row, resolution)?;
             visit(group_id, start, counters)?;
         }
@@ -831,8 +916,65 @@ async fn scan(
     Ok(())
 }
 
-/// Adds `(minute, key, counters)` entries of one cluster: into `slo_minutes`, or into
-/// `slo_hours` for minutes before the rollup boundary. Creates groups as needed.
+/// Adds to `sums` (group id → counters) every row of `resolution` in `[from, to)`, of the
+/// groups of `cluster_id` or of every group. SQLite sums and joins the rows of each group, a
+/// chunk of time at a time (skipping empty stretches), so one row per group and chunk crosses
+/// over however many minutes or hours the window has.
+async fn add_sums(
+    conn: &mut SqliteConnection,
+    resolution: Resolution,
+    cluster_id: Option<&str>,
+    from: i64,
+    to: i64,
+    sums: &mut HashMap<i64, SloCounters>,
+) -> StoreResult<()> {
+    let sql = resolution.sql();
+    let mut lo = from;
+    while lo < to {
+        let next: Option<i64> = sqlx::query_scalar(sql.next_start)
+            .bind(lo)
+            .bind(to)
+            .fetch_one(&mut *conn)
+            .await?;
+        let Some(next) = next else { break };
+        let hi = floor_to(next, sql.chunk_ms).saturating_add(sql.chunk_ms).min(to);
+        let rows = match cluster_id {
+            Some(cluster_id) => {
+                sqlx::query(sql.cluster_sums)
+                    .bind(cluster_id)
+                    .bind(next)
+                    .bind(hi)
+                    .fetch_all(&mut *conn)
+                    .await?
+            }
+            None => {
+                sqlx::query(sql.all_sums)
+                    .bind(next)
+                    .bind(hi)
+                    .fetch_all(&mut *conn)
+                    .await?
+            }
+        };
+        lo = hi;
+        for row in &rows {
+            // The same as merging each row's counters (`SloCounters::merge`), without building them.
+            let sum = sums.entry(row.try_get(0)?).or_default();
+            sum.total += row.try_get::<f64, _>(1)?;
+            sum.success += row.try_get::<f64, _>(2)?;
+            sum.failure += row.try_get::<f64, _>(3)?;
+            sum.observations += row.try_get::<f64, _>(4)?;
+            let buckets: &str = row.try_get(5)?;
+            for part in buckets.split(';') {
+                decode_buckets(part, sum).map_err(|at| corrupt_buckets(resolution, part, at))?;
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Adds `(minute, key, counters)` entries of one cluster: into the minute when it is at or
+/// after `raw_from`, into its hour when that is before `rolled_until` (both, in between).
+/// Creates groups as needed.
 async fn add_entries(
     conn: &mut SqliteConnection,
     cluster_id: &str,
@@ -841,7 +983,7 @@ async fn add_entries(
     if entries.is_empty() {
         return Ok(());
     }
-    let raw_from = raw_from(conn).await?;
+    let bounds = boundaries(conn).await?;
     let mut ids: HashMap<SloGroupKey, i64> = cluster_groups(conn, cluster_id)
         .await?
         .into_iter()
@@ -858,61 +1000,67 @@ async fn add_entries(
                 id
             }
         };
-        let (rows, start) = if minute >= raw_from {
-            (&mut minutes, minute)
-        } else {
-            (&mut hours, floor_to(minute, HOUR_MS))
-        };
-        rows.entry((id, start)).or_default().merge(counters);
+        if minute >= bounds.raw_from {
+            minutes.entry((id, minute)).or_default().merge(counters);
+        }
+        if minute < bounds.rolled_until {
+            hours
+                .entry((id, floor_to(minute, HOUR_MS)))
+                .or_default()
+                .merge(counters);
+        }
     }
-    merge_rows(conn, Resolution::Minute, Some(cluster_id), minutes).await?;
-    merge_rows(conn, Resolution::Hour, Some(cluster_id), hours).await?;
+    add_rows(conn, Resolution::Minute, cluster_id, minutes).await?;
+    add_rows(conn, Resolution::Hour, cluster_id, hours).await?;
     Ok(())
 }
 
-/// Adds `rows` ((group id, start) → counters) to what `resolution`'s table holds: reads the
-/// stored rows in the same range, merges, writes back with multi-row upserts. `cluster_id`
-/// narrows the read to that cluster's groups. Returns the rows written.
-async fn merge_rows(
+/// Adds `rows` ((group id, start) → counters, groups of `cluster_id`) to what `resolution`'s
+/// table holds: reads the stored rows in the same range, merges, writes back.
+async fn add_rows(
     conn: &mut SqliteConnection,
     resolution: Resolution,
-    cluster_id: Option<&str>,
+    cluster_id: &str,
     mut rows: BTreeMap<(i64, i64), SloCounters>,
-) -> StoreResult<u64> {
+) -> StoreResult<()> {
     let (Some(lo), Some(hi)) = (
         rows.keys().map(|&(_, start)| start).min(),
         rows.keys().map(|&(_, start)| start).max(),
     ) else {
-        return Ok(0);
+        return Ok(());
     };
-    let sql = resolution.sql();
-    let end = hi.saturating_add(1);
-    let stored: Vec<CounterRow> = match cluster_id {
-        Some(cluster_id) => {
-            sqlx::query_as(sql.cluster_range)
-                .bind(cluster_id)
-                .bind(lo)
-                .bind(end)
-                .fetch_all(&mut *conn)
-                .await?
-        }
-        None => {
-            sqlx::query_as(sql.time_range)
-                .bind(lo)
-                .bind(end)
-                .fetch_all(&mut *conn)
-                .await?
-        }
-    };
-    for row in stored {
-        if let Some(sum) = rows.get_mut(&(row.0, row.1)) {
+    let stored = sqlx::query(resolution.sql().cluster_range)
+        .bind(cluster_id)
+        .bind(lo)
+        .bind(hi.saturating_add(1))
+        .fetch_all(&mut *conn)
+        .await?;
+    for row in &stored {
+        let key: (i64, i64) = (row.try_get(0)?, row.try_get(1)?);
+        if let Some(sum) = rows.get_mut(&key) {
             let (_, _, counters) = decode_row(row, resolution)?;
             sum.merge(&counters);
         }
     }
-    let rows: Vec<_> = rows.into_iter().collect();
+    write_rows(conn, resolution, &rows).await?;
+    Ok(())
+}
+
+/// Writes `rows` as they are (insert or replace) with multi-row upserts; returns how many.
+async fn write_rows(
+    conn: &mut SqliteConnection,
+    resolution: Resolution,
+    rows: &BTreeMap<(i64, i64), SloCounters>,
+) -> StoreResult<u64> {
+    let rows: Vec<_> = rows.iter().collect();
+    let full_sql = upsert_sql(resolution.sql(), ROWS_PER_INSERT);
     for chunk in rows.chunks(ROWS_PER_INSERT) {
-        let mut query = sqlx::query(AssertSqlSafe(upsert_sql(sql, chunk.len())));
+        let sql = if chunk.len() == ROWS_PER_INSERT {
+            full_sql.clone()
+        } else {
+            upsert_sql(resolution.sql(), chunk.len())
+        };
+        let mut query = sqlx::query(AssertSqlSafe(sql));
         for ((group_id, start), counters) in chunk {
             query = query
                 .bind(group_id)
@@ -921,7 +1069,7 @@ async fn merge_rows(
                 .bind(counters.success)
                 .bind(counters.failure)
                 .bind(counters.observations)
-                .bind(encode_buckets(counters)?);
+                .bind(encode_buckets(counters));
         }
         query.execute(&mut *conn).await?;
     }
@@ -960,28 +1108,151 @@ fn upsert_sql(sql: &CounterSql, rows: usize) -> String {
     out
 }
 
-fn decode_row(row: CounterRow, resolution: Resolution) -> StoreResult<(i64, i64, SloCounters)> {
-    let (group_id, start, total, success, failure, observations, buckets) = row;
-    let pairs: Vec<(f64, f64)> = serde_json::from_str(&buckets).map_err(|e| corrupt(resolution.what(), e))?;
+/// A counter row: group id, start, total, success, failure, observations, buckets.
+fn decode_row(row: &SqliteRow, resolution: Resolution) -> StoreResult<(i64, i64, SloCounters)> {
     let mut counters = SloCounters {
-        total,
-        success,
-        failure,
-        observations,
-        buckets: Vec::with_capacity(pairs.len()),
+        total: row.try_get(2)?,
+        success: row.try_get(3)?,
+        failure: row.try_get(4)?,
+        observations: row.try_get(5)?,
+        buckets: Vec::new(),
     };
-    for (le, count) in pairs {
-        counters.add_bucket(le, count);
-    }
-    Ok((group_id, start, counters))
+    let buckets: &str = row.try_get(6)?;
+    decode_buckets(buckets, &mut counters).map_err(|at| corrupt_buckets(resolution, buckets, at))?;
+    Ok((row.try_get(0)?, row.try_get(1)?, counters))
 }
 
-fn encode_buckets(counters: &SloCounters) -> StoreResult<String> {
-    let pairs: Vec<[f64; 2]> = counters.buckets.iter().map(|b| [b.le, b.count]).collect();
-    serde_json::to_string(&pairs).map_err(|e| StoreError::Invalid {
-        what: "latency buckets",
-        message: e.to_string(),
-    })
+fn corrupt_buckets(resolution: Resolution, text: &str, at: usize) -> StoreError {
+    let shown: String = text.chars().take(200).collect();
+    StoreError::Corrupt {
+        what: resolution.sql().what,
+        message: format!("expected [[le, count], ...] at byte {at} of {shown:?}"),
+    }
+}
+
+/// The buckets as JSON `[[le,count],…]`; whole numbers without a fraction (`[[5,12]]`).
+/// Counters are finite ([`check_counters`]).
+fn encode_buckets(counters: &SloCounters) -> String {
+    let mut out = String::with_capacity(2 + counters.buckets.len() * 12);
+    out.push('[');
+    for (i, bucket) in counters.buckets.iter().enumerate() {
+        if i > 0 {
+            out.push(',');
+        }
+        out.push('[');
+        push_number(&mut out, bucket.le);
+        out.push(',');
+        push_number(&mut out, bucket.count);
+        out.push(']');
+    }
+    out.push(']');
+    out
+}
+
+fn push_number(out: &mut String, x: f64) {
+    // Below 2^53 every whole f64 is an exact i64.
+    if x.fract() == 0.0 && x.abs() < 9.0e15 {
+        let _ = write!(out, "{}", x as i64);
+    } else {
+        // Shortest round-trip form, e.g. `0.25` or `1e-7`: valid JSON for finite numbers.
+        let _ = write!(out, "{x:?}");
+    }
+}
+
+/// Parses JSON `[[le, count], …]` into `counters`' buckets, adding to what is there (merged
+/// by numeric bound). A hand-written parser, as this runs for every row a window reads; the
+/// error is the byte offset where the text stopped making sense.
+fn decode_buckets(text: &str, counters: &mut SloCounters) -> Result<(), usize> {
+    let mut p = Parser { text, at: 0 };
+    counters.buckets.reserve(26);
+    p.expect(b'[')?;
+    if p.peek() == Some(b']') {
+        p.at += 1;
+    } else {
+        // Rows of one group mostly share their bounds: try the next bucket first.
+        let mut next = 0;
+        loop {
+            p.expect(b'[')?;
+            let le = p.number()?;
+            p.expect(b',')?;
+            let count = p.number()?;
+            p.expect(b']')?;
+            match counters.buckets.get_mut(next) {
+                Some(bucket) if bucket.le.total_cmp(&le).is_eq() => bucket.count += count,
+                _ => counters.add_bucket(le, count),
+            }
+            next += 1;
+            match p.next()? {
+                b',' => {}
+                b']' => break,
+                _ => return Err(p.at - 1),
+            }
+        }
+    }
+    p.skip_whitespace();
+    if p.at == text.len() { Ok(()) } else { Err(p.at) }
+}
+
+struct Parser<'a> {
+    text: &'a str,
+    at: usize,
+}
+
+impl Parser<'_> {
+    fn skip_whitespace(&mut self) {
+        let bytes = self.text.as_bytes();
+        while bytes.get(self.at).is_some_and(u8::is_ascii_whitespace) {
+            self.at += 1;
+        }
+    }
+
+    fn peek(&mut self) -> Option<u8> {
+        self.skip_whitespace();
+        self.text.as_bytes().get(self.at).copied()
+    }
+
+    fn next(&mut self) -> Result<u8, usize> {
+        let byte = self.peek().ok_or(self.at)?;
+        self.at += 1;
+        Ok(byte)
+    }
+
+    fn expect(&mut self, byte: u8) -> Result<(), usize> {
+        if self.next()? == byte {
+            Ok(())
+        } else {
+            Err(self.at - 1)
+        }
+    }
+
+    fn number(&mut self) -> Result<f64, usize> {
+        self.skip_whitespace();
+        let start = self.at;
+        let bytes = self.text.as_bytes();
+        // Fast path, one pass: a plain integer of up to 15 digits is exact in an f64.
+        let mut value = 0u64;
+        while let Some(digit) = bytes.get(self.at).filter(|b| b.is_ascii_digit()) {
+            value = value.wrapping_mul(10).wrapping_add(u64::from(digit - b'0'));
+            self.at += 1;
+        }
+        let digits = self.at - start;
+        let more = bytes
+            .get(self.at)
+            .is_some_and(|b| matches!(b, b'-' | b'+' | b'.' | b'e' | b'E'));
+        if (1..=15).contains(&digits) && !more {
+            return Ok(value as f64);
+        }
+        while bytes
+            .get(self.at)
+            .is_some_and(|b| matches!(b, b'0'..=b'9' | b'-' | b'+' | b'.' | b'e' | b'E'))
+        {
+            self.at += 1;
+        }
+        match self.text[start..self.at].parse::<f64>() {
+            Ok(value) if value.is_finite() => Ok(value),
+            _ => Err(start),
+        }
+    }
 }
 
 /// Counters must be finite to be stored (JSON and REAL columns have no NaN or infinity).
@@ -1006,22 +1277,6 @@ fn check_counters(counters: &SloCounters) -> StoreResult<()> {
 /// Adds nothing: no row needed.
 fn is_empty(counters: &SloCounters) -> bool {
     counters.is_zero() && counters.buckets.iter().all(|b| b.count == 0.0)
-}
-
-async fn raw_from(conn: &mut SqliteConnection) -> StoreResult<i64> {
-    Ok(
-        sqlx::query_scalar("SELECT raw_from_ms FROM slo_rollup WHERE id = 1")
-            .fetch_one(&mut *conn)
-            .await?,
-    )
-}
-
-async fn set_raw_from(conn: &mut SqliteConnection, raw_from: i64) -> StoreResult<()> {
-    sqlx::query("UPDATE slo_rollup SET raw_from_ms = $1 WHERE id = 1")
-        .bind(raw_from)
-        .execute(&mut *conn)
-        .await?;
-    Ok(())
 }
 
 async fn cluster_groups(
@@ -1097,6 +1352,16 @@ fn group_key(groups: &HashMap<i64, SloGroupKey>, group_id: i64) -> StoreResult<&
 /// `ms` rounded down to a multiple of `step`, also for times before the epoch.
 fn floor_to(ms: i64, step: i64) -> i64 {
     ms.div_euclid(step).saturating_mul(step)
+}
+
+/// `ms` rounded up to a multiple of `step`.
+fn ceil_to(ms: i64, step: i64) -> i64 {
+    let floor = floor_to(ms, step);
+    if floor == ms {
+        ms
+    } else {
+        floor.saturating_add(step)
+    }
 }
 
 fn parse_kind(text: String, what: &'static str) -> StoreResult<SloType> {
@@ -1203,6 +1468,101 @@ mod tests {
             "{sql}"
         );
         assert!(sql.contains("($1, $2, $3, $4, $5, $6, $7), ($8, $9, $10, $11, $12, $13, $14) ON CONFLICT"));
+    }
+
+    #[test]
+    fn ceils_to_hours() {
+        assert_eq!(ceil_to(0, HOUR_MS), 0);
+        assert_eq!(ceil_to(1, HOUR_MS), HOUR_MS);
+        assert_eq!(ceil_to(-1, HOUR_MS), 0);
+        assert_eq!(ceil_to(i64::MAX, HOUR_MS), i64::MAX);
+    }
+
+    #[test]
+    fn buckets_round_trip_and_bad_text_is_an_error() {
+        let mut counters = SloCounters::default();
+        for (le, count) in [
+            (1.0, 0.0),
+            (2.5, 3.0),
+            (1e-7, 1.0),
+            (50_000.0, 1e20),
+            (10.0, 0.125),
+        ] {
+            counters.add_bucket(le, count);
+        }
+        let text = encode_buckets(&counters);
+        assert_eq!(text, "[[1e-7,1],[1,0],[2.5,3],[10,0.125],[50000,1e20]]");
+        let mut back = SloCounters::default();
+        decode_buckets(&text, &mut back).unwrap();
+        assert_eq!(back.buckets, counters.buckets);
+        // serde_json's spelling, whitespace, duplicate and unsorted bounds.
+        let mut other = SloCounters::default();
+        decode_buckets(" [ [5.0, 2.0], [1, 1] ,[5e0,1] ] ", &mut other).unwrap();
+        assert_eq!(
+            other.buckets.iter().map(|b| (b.le, b.count)).collect::<Vec<_>>(),
+            [(1.0, 1.0), (5.0, 3.0)]
+        );
+        decode_buckets("[]", &mut SloCounters::default()).unwrap();
+        for bad in [
+            "",
+            "[",
+            "[[1,2]",
+            "[[1,2],]",
+            "[[1]]",
+            "[[1,x]]",
+            "[[1,2]]x",
+            "{}",
+            "[[1e999,1]]",
+            "[[1,2],[3,4]",
+        ] {
+            assert!(
+                decode_buckets(bad, &mut SloCounters::default()).is_err(),
+                "{bad:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn window_ranges_read_every_counter_once() {
+        let h = HOUR_MS;
+        let m = MINUTE_MS;
+        let bounds = Boundaries {
+            raw_from: 10 * h,
+            rolled_until: 20 * h,
+        };
+        let ranges = |from, to| window_ranges(bounds, from, to);
+        use Resolution::{Hour, Minute};
+        // Entirely before raw_from: hours by their start.
+        assert_eq!(ranges(2 * h + m, 9 * h + m), [(Hour, 2 * h + m, 9 * h + m)]);
+        // Across raw_from and rolled_until, ragged ends.
+        assert_eq!(
+            ranges(5 * h + m, 22 * h + 5 * m),
+            [(Hour, 5 * h + m, 20 * h), (Minute, 20 * h, 22 * h + 5 * m)]
+        );
+        // Inside the middle, ragged at both ends.
+        assert_eq!(
+            ranges(12 * h + 30 * m, 15 * h + 10 * m),
+            [
+                (Hour, 13 * h, 15 * h),
+                (Minute, 12 * h + 30 * m, 13 * h),
+                (Minute, 15 * h, 15 * h + 10 * m)
+            ]
+        );
+        // Less than a whole rolled-up hour: minutes only.
+        assert_eq!(
+            ranges(12 * h + 30 * m, 13 * h + 10 * m),
+            [(Minute, 12 * h + 30 * m, 13 * h + 10 * m)]
+        );
+        // After rolled_until: minutes only.
+        assert_eq!(ranges(21 * h, 23 * h), [(Minute, 21 * h, 23 * h)]);
+        // Nothing rolled up yet.
+        let fresh = Boundaries {
+            raw_from: i64::MIN,
+            rolled_until: i64::MIN,
+        };
+        assert_eq!(window_ranges(fresh, 0, h), [(Minute, 0, h)]);
+        assert!(window_ranges(bounds, 5 * h, 5 * h).is_empty());
+        assert!(window_ranges(bounds, 6 * h, 5 * h).is_empty());
     }
 
     #[tokio::test]

@@ -94,6 +94,23 @@ async fn window(store: &SqliteStore, cluster: &str, from: i64, to: i64) -> BTree
     )
 }
 
+/// Every window equals the expected sums and the sum of its points.
+async fn check_windows(store: &SqliteStore, inputs: &[Input], windows: &[(i64, i64)], raw_from: i64) {
+    for &(from, to) in windows {
+        let got = window(store, "prod", from, to).await;
+        assert_eq!(got, expected(inputs, from, to, raw_from), "[{from}, {to})");
+        let points = store
+            .counter_points("prod", None, Timestamp(from), Timestamp(to))
+            .await
+            .unwrap();
+        let mut from_points: BTreeMap<SloGroupKey, Sum> = BTreeMap::new();
+        for p in &points {
+            from_points.entry(p.key.clone()).or_default().add(&p.counters);
+        }
+        assert_eq!(got, from_points, "points of [{from}, {to})");
+    }
+}
+
 fn one_group(
     cluster: &str,
     seq: u64,
@@ -213,19 +230,16 @@ async fn window_equals_the_sum_of_its_minutes_before_and_after_rollup() {
         (T0 + 59 * MINUTE_MS + 30 * SECOND_MS, T0 + 61 * MINUTE_MS + 1),
         (T0 - HOUR_MS, T0),
         (T0 + 2 * HOUR_MS, T0 + HOUR_MS),
+        (T0 + 2 * HOUR_MS, T0 + 3 * HOUR_MS),
+        (T0 + 90 * MINUTE_MS, T0 + 3 * HOUR_MS + 20 * MINUTE_MS),
+        (T0 + 2 * HOUR_MS + 10 * MINUTE_MS, T0 + 4 * HOUR_MS),
     ];
     for _ in 0..12 {
         let from = T0 + rng.below(260) as i64 * MINUTE_MS;
         windows.push((from, from + (1 + rng.below(120)) as i64 * MINUTE_MS));
     }
     let never = i64::MIN;
-    for &(from, to) in &windows {
-        assert_eq!(
-            window(store, "prod", from, to).await,
-            expected(&inputs, from, to, never),
-            "[{from}, {to})"
-        );
-    }
+    check_windows(store, &inputs, &windows, never).await;
     // Every minute point of every group adds up to the same window.
     let points = store
         .counter_points("prod", None, Timestamp(T0), Timestamp(T0 + 5 * HOUR_MS))
@@ -243,8 +257,9 @@ async fn window_equals_the_sum_of_its_minutes_before_and_after_rollup() {
     }
     assert_eq!(from_points, expected(&inputs, T0, T0 + 5 * HOUR_MS, never));
 
-    // Roll up: at T0+3h30 with 90 min of raw minutes, hours T0 and T0+1h become hourly rows.
-    let boundary = T0 + 2 * HOUR_MS;
+    // Retention at T0+3h30 keeping 90 min of minutes: hours T0..T0+2h are rolled up (every
+    // complete hour), the minutes of T0 and T0+1h deleted (older than 90 min).
+    let raw_from = T0 + 2 * HOUR_MS;
     let stats = store
         .apply_retention(
             Timestamp(T0 + 3 * HOUR_MS + 30 * MINUTE_MS),
@@ -253,38 +268,36 @@ async fn window_equals_the_sum_of_its_minutes_before_and_after_rollup() {
         )
         .await
         .unwrap();
-    let live = |i: &&Input| i.counters.total > 0.0 && i.minute < boundary;
-    let rolled_hours: BTreeSet<_> = inputs
-        .iter()
-        .filter(live)
+    let live = inputs.iter().filter(|i| i.counters.total > 0.0);
+    let rolled_hours: BTreeSet<_> = live
+        .clone()
+        .filter(|i| i.minute < T0 + 3 * HOUR_MS)
         .map(|i| (&i.key, floor_hour(i.minute)))
         .collect();
-    let rolled_minutes: BTreeSet<_> = inputs.iter().filter(live).map(|i| (&i.key, i.minute)).collect();
+    let deleted_minutes: BTreeSet<_> = live
+        .filter(|i| i.minute < raw_from)
+        .map(|i| (&i.key, i.minute))
+        .collect();
     // (+1: the other cluster's minute.)
     assert_eq!(
         stats,
         RetentionStats {
             hours_rolled_up: rolled_hours.len() as u64 + 1,
-            minutes_deleted: rolled_minutes.len() as u64 + 1,
+            minutes_deleted: deleted_minutes.len() as u64 + 1,
             hours_deleted: 0,
         }
     );
+    check_windows(store, &inputs, &windows, raw_from).await;
     for &(from, to) in &windows {
-        let want = expected(&inputs, from, to, boundary);
-        assert_eq!(
-            window(store, "prod", from, to).await,
-            want,
-            "after rollup [{from}, {to})"
-        );
         if from % HOUR_MS == 0 && to % HOUR_MS == 0 {
             assert_eq!(
-                want,
+                expected(&inputs, from, to, raw_from),
                 expected(&inputs, from, to, never),
                 "aligned windows do not change"
             );
         }
     }
-    // One group's points: hours before the boundary, minutes from it on.
+    // One group's points: hours before raw_from, minutes from it on.
     let key = &keys[3];
     let points = store
         .counter_points("prod", Some(key), Timestamp(T0), Timestamp(T0 + 5 * HOUR_MS))
@@ -292,7 +305,7 @@ async fn window_equals_the_sum_of_its_minutes_before_and_after_rollup() {
         .unwrap();
     let starts: Vec<i64> = points.iter().map(|p| p.start_ms).collect();
     assert_eq!(&starts[..2], &[T0, T0 + HOUR_MS]);
-    assert!(starts[2..].iter().all(|&s| s >= boundary && s % MINUTE_MS == 0));
+    assert!(starts[2..].iter().all(|&s| s >= raw_from && s % MINUTE_MS == 0));
     assert!(points.iter().all(|p| &p.key == key));
     let mut total = Sum::default();
     for p in &points {
@@ -300,26 +313,31 @@ async fn window_equals_the_sum_of_its_minutes_before_and_after_rollup() {
     }
     assert_eq!(total, expected(&inputs, T0, T0 + 5 * HOUR_MS, never)[key]);
 
-    // A late snapshot for a rolled-up minute lands in its hour.
-    let late = linkerd_counters(7.0);
-    store
-        .ingest(&snapshot(
+    // Late snapshots: one for a minute already deleted lands in its hour; one for a minute
+    // of an hour rolled up but still kept lands in both, and reads agree.
+    for (seq, minute) in [
+        (10_000, T0 + 30 * MINUTE_MS),
+        (10_001, T0 + 2 * HOUR_MS + 30 * MINUTE_MS),
+    ] {
+        let late = linkerd_counters(7.0);
+        let s = snapshot(
             "prod",
-            10_000,
-            T0 + 30 * MINUTE_MS,
+            seq,
+            minute + 10 * SECOND_MS,
             vec![group(key, late.clone())],
-        ))
-        .await
-        .unwrap();
-    inputs.push(Input {
-        minute: T0 + 30 * MINUTE_MS,
-        key: key.clone(),
-        counters: late,
-    });
-    assert_eq!(
-        window(store, "prod", T0, T0 + HOUR_MS).await,
-        expected(&inputs, T0, T0 + HOUR_MS, boundary)
-    );
+        );
+        store.ingest(&s).await.unwrap();
+        inputs.push(Input {
+            minute,
+            key: key.clone(),
+            counters: late,
+        });
+    }
+    windows.push((
+        T0 + 2 * HOUR_MS + 30 * MINUTE_MS,
+        T0 + 2 * HOUR_MS + 31 * MINUTE_MS,
+    ));
+    check_windows(store, &inputs, &windows, raw_from).await;
     assert_eq!(
         store.first_counter_time("prod").await.unwrap(),
         Some(Timestamp(T0))
@@ -352,7 +370,8 @@ async fn retention_rolls_up_complete_hours_and_deletes_what_is_old() {
     let all = (T0 - HOUR_MS, T0 + 40 * HOUR_MS);
     let before = window(store, "prod", all.0, all.1).await;
 
-    // now − raw (24 h) = T0+6h25: hours T0..T0+5h are complete and older, the 6th is not yet.
+    // now = T0+30h25: hours T0..T0+29h are complete and rolled up.
+    // now − raw (24 h) = T0+6h25: the minutes of T0..T0+5h go, those of T0+6h not yet.
     // now − hourly (28 h) = T0+2h25: hours T0 and T0+1h end before it.
     let now = Timestamp(T0 + 30 * HOUR_MS + 25 * MINUTE_MS);
     let stats = store
@@ -362,7 +381,7 @@ async fn retention_rolls_up_complete_hours_and_deletes_what_is_old() {
     assert_eq!(
         stats,
         RetentionStats {
-            hours_rolled_up: 6 * 2 + 1,
+            hours_rolled_up: 30 * 2 + 1,
             minutes_deleted: 6 * 6 * 2 + 1,
             hours_deleted: 2 * 2 + 1
         }
@@ -400,7 +419,7 @@ async fn retention_rolls_up_complete_hours_and_deletes_what_is_old() {
         "nothing is left before T0+2h"
     );
 
-    // An hour later: hour T0+6h rolls up, T0+2h expires.
+    // An hour later: hour T0+30h rolls up, the minutes of T0+6h go, hour T0+2h expires.
     let later = Timestamp(now.0 + HOUR_MS);
     let stats = store
         .apply_retention(later, 24 * HOUR_MS, 28 * HOUR_MS)
