@@ -1,9 +1,12 @@
-//! The per-cluster agent. For now: its configuration (the YAML of seed 000 §7, completed), the
-//! offline replay of saved scrapes, and the on-disk spool that delivery builds on; sources, the
-//! SLO loop and the pusher come with the agent issue.
+//! The per-cluster agent: configuration (the YAML of seed 000 §7, completed), sources
+//! (Kubernetes discovery, direct scrapes, federation, the Prometheus HTTP API, Traefik,
+//! node_exporter), the SLO loop, and delivery through an on-disk spool to the master.
 
 pub mod config;
+pub mod discovery;
+pub mod node;
 pub mod replay;
+pub mod scrape;
 pub mod spool;
 
 pub use config::{AgentConfig, ConfigError};

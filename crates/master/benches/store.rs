@@ -133,6 +133,8 @@ fn snapshot(keys: &[SloGroupKey]) -> AgentSnapshot {
                 series: 1500,
             })
             .collect(),
+        nodes: Vec::new(),
+        node_series: Vec::new(),
     }
 }
 

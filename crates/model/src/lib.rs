@@ -5,10 +5,15 @@
 //! case), extended as DESIGN.md §5.4 says. Changes to these types are protocol changes: add
 //! fields with `#[serde(default)]`, never rename.
 
+pub mod node;
 pub mod slo;
 pub mod snapshot;
 pub mod time;
 
+pub use node::{
+    CpuMetrics, DiskMetrics, FilesystemMetrics, MemoryMetrics, NetworkMetrics, NodeMetrics, NodePoint,
+    NodeSeries, PsiMetrics, TemperatureMetrics, TemperatureSensor,
+};
 pub use slo::{LatencyBucket, ServiceSlo, SloCounters, SloGroupKey, SloSnapshot, SloType};
 pub use snapshot::{AgentSnapshot, GroupCounters, SNAPSHOT_VERSION, TargetHealth};
 pub use time::{Timestamp, TimestampError};

@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{ServiceSlo, SloCounters, SloGroupKey, Timestamp};
+use crate::{NodeMetrics, NodeSeries, ServiceSlo, SloCounters, SloGroupKey, Timestamp};
 
 /// The snapshot protocol version; the master refuses versions it does not know.
 pub const SNAPSHOT_VERSION: u32 = 1;
@@ -31,6 +31,12 @@ pub struct AgentSnapshot {
     /// Health of each scrape target.
     #[serde(default)]
     pub targets: Vec<TargetHealth>,
+    /// The latest node_exporter figures per node.
+    #[serde(default)]
+    pub nodes: Vec<NodeMetrics>,
+    /// Each node's last hour at one-minute resolution (the agent's concentrator ring).
+    #[serde(default)]
+    pub node_series: Vec<NodeSeries>,
 }
 
 /// One SLO group's counters over an interval.

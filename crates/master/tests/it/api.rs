@@ -173,6 +173,8 @@ fn snapshot(cluster: &str, seq: u64, end_ms: i64, success: f64, failure: f64) ->
         interval_end: Timestamp(end_ms),
         dropped_snapshots: 0,
         targets: Vec::new(),
+        nodes: Vec::new(),
+        node_series: Vec::new(),
     }
 }
 

@@ -165,6 +165,8 @@ pub fn snapshot(
         interval_end: Timestamp(interval_end_ms),
         dropped_snapshots: 0,
         targets: Vec::new(),
+        nodes: Vec::new(),
+        node_series: Vec::new(),
     }
 }
 

@@ -1,0 +1,1 @@
+//! Kubernetes discovery of scrape targets (in progress).

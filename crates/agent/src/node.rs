@@ -1,0 +1,1 @@
+//! node_exporter figures and the concentrator ring (in progress).

@@ -1,0 +1,1 @@
+//! Discovery against the fake Kubernetes API (in progress).

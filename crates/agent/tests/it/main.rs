@@ -1,0 +1,7 @@
+//! The agent's integration tests: one binary (see DESIGN.md §7.6).
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod discovery;
+mod node;

@@ -1,0 +1,1 @@
+//! node_exporter figures from real exposition text (in progress).

@@ -1,0 +1,1 @@
+//! A loopback fake Kubernetes API (in progress).

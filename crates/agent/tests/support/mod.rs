@@ -1,0 +1,3 @@
+//! Helpers shared by the agent integration tests.
+
+pub mod fake_kube;
