@@ -38,6 +38,8 @@ pub struct AgentConfig {
     pub push: PushConfig,
     pub spool: SpoolConfig,
     pub heartbeat_interval: ConfigDuration,
+    /// Where the agent serves its own `/healthz` and `/metrics`; empty serves nothing.
+    pub listen: String,
 }
 
 impl Default for AgentConfig {
@@ -49,6 +51,7 @@ impl Default for AgentConfig {
             push: PushConfig::default(),
             spool: SpoolConfig::default(),
             heartbeat_interval: ConfigDuration::secs(15),
+            listen: "0.0.0.0:8082".to_owned(),
         }
     }
 }
@@ -111,6 +114,8 @@ pub struct LinkerdConfig {
     /// Which Linkerd families to read: classic, ≥ 2.16 route metrics, or auto (classic where
     /// a proxy has them).
     pub families: FamiliesConfig,
+    /// Prometheus mode: the label matchers that pick the proxies' series.
+    pub prometheus_selector: String,
     /// The proxy admin port scraped in direct mode.
     pub proxy_admin_port: u16,
     pub scrape_timeout: ConfigDuration,
@@ -127,6 +132,7 @@ impl Default for LinkerdConfig {
             traefik_namespace: "kube-system".to_owned(),
             cluster_domain: "cluster.local".to_owned(),
             families: FamiliesConfig::Auto,
+            prometheus_selector: "job=\"linkerd-proxy\"".to_owned(),
             proxy_admin_port: 4191,
             scrape_timeout: ConfigDuration::secs(5),
             scrape_concurrency: 32,
@@ -291,6 +297,9 @@ impl AgentConfig {
         }
         if self.spool.max_bytes.0 == 0 {
             return invalid("spool.max_bytes", "must be more than 0");
+        }
+        if !self.listen.is_empty() && self.listen.parse::<std::net::SocketAddr>().is_err() {
+            return invalid("listen", "must be an address with a port, e.g. 0.0.0.0:8082");
         }
         if self.heartbeat_interval.0 < Duration::from_secs(1) {
             return invalid("heartbeat_interval", "must be at least 1s");

@@ -156,11 +156,23 @@ impl Scraper {
 
     /// Fetches every URL, at most `concurrency` at a time; outcomes come back in input order.
     pub async fn fetch_all(&self, urls: &[String], concurrency: usize) -> Vec<FetchOutcome> {
+        let mut tasks = self.fetch_each(urls.to_vec(), concurrency);
+        let mut outcomes = Vec::with_capacity(urls.len());
+        while let Some(outcome) = next_outcome(&mut tasks).await {
+            outcomes.push(outcome);
+        }
+        outcomes.sort_by_key(|o| o.index);
+        outcomes
+    }
+
+    /// Starts fetching every URL, at most `concurrency` at a time; the caller takes outcomes
+    /// as they finish with [`next_outcome`], so it can process and drop each body before the
+    /// next arrives.
+    pub fn fetch_each(&self, urls: Vec<String>, concurrency: usize) -> JoinSet<FetchOutcome> {
         let permits = Arc::new(Semaphore::new(concurrency.max(1)));
         let mut tasks = JoinSet::new();
-        for (index, url) in urls.iter().enumerate() {
+        for (index, url) in urls.into_iter().enumerate() {
             let scraper = self.clone();
-            let url = url.clone();
             let permits = Arc::clone(&permits);
             tasks.spawn(async move {
                 // The semaphore is never closed, so acquiring cannot fail.
@@ -174,17 +186,19 @@ impl Scraper {
                 }
             });
         }
-        let mut outcomes = Vec::with_capacity(urls.len());
-        while let Some(joined) = tasks.join_next().await {
-            match joined {
-                Ok(outcome) => outcomes.push(outcome),
-                // A fetch task cannot panic short of a bug; its target simply has no outcome
-                // this round and keeps its baseline.
-                Err(e) => tracing::error!(error = %e, "scrape task failed"),
-            }
+        tasks
+    }
+}
+
+/// The next finished fetch of [`Scraper::fetch_each`], or `None` when all are done.
+pub async fn next_outcome(tasks: &mut JoinSet<FetchOutcome>) -> Option<FetchOutcome> {
+    loop {
+        match tasks.join_next().await? {
+            Ok(outcome) => return Some(outcome),
+            // A fetch task cannot panic short of a bug; its target simply has no outcome
+            // this round and keeps its baseline.
+            Err(e) => tracing::error!(error = %e, "scrape task failed"),
         }
-        outcomes.sort_by_key(|o| o.index);
-        outcomes
     }
 }
 

@@ -17,7 +17,7 @@ use std::path::{Path, PathBuf};
 pub enum SpoolError {
     #[error("spool {path}: {source}")]
     Io { path: PathBuf, source: std::io::Error },
-    #[error("spool {path}: corrupt sequence file: {content:?}")]
+    #[error("spool {path}: corrupt counter file: {content:?}")]
     CorruptSeq { path: PathBuf, content: String },
 }
 
@@ -42,6 +42,8 @@ pub struct Spool {
 }
 
 const SEQ_FILE: &str = "next-seq";
+/// How many snapshots were ever dropped, so the count the master sees survives a restart.
+const DROPPED_FILE: &str = "dropped";
 const SUFFIX: &str = ".json.gz";
 
 impl Spool {
@@ -74,19 +76,8 @@ impl Spool {
         }
         queue.sort_by_key(|s| s.seq);
         let seq_path = dir.join(SEQ_FILE);
-        let stored_next = match fs::read_to_string(&seq_path) {
-            Ok(text) => Some(text.trim().parse::<u64>().map_err(|_| SpoolError::CorruptSeq {
-                path: seq_path.clone(),
-                content: text.clone(),
-            })?),
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => None,
-            Err(source) => {
-                return Err(SpoolError::Io {
-                    path: seq_path,
-                    source,
-                });
-            }
-        };
+        let stored_next = read_counter(&seq_path)?;
+        let dropped = read_counter(&dir.join(DROPPED_FILE))?.unwrap_or(0);
         let after_queue = queue.last().map_or(1, |s| s.seq + 1);
         let total_bytes = queue.iter().map(|s| s.bytes).sum();
         Ok(Self {
@@ -96,7 +87,7 @@ impl Spool {
             queue: queue.into(),
             total_bytes,
             next_seq: stored_next.unwrap_or(1).max(after_queue),
-            dropped: 0,
+            dropped,
         })
     }
 
@@ -144,7 +135,7 @@ impl Spool {
         if let Some(oldest) = self.queue.pop_front() {
             remove(&oldest.path)?;
             self.total_bytes -= oldest.bytes;
-            self.dropped += 1;
+            self.count_drop()?;
         }
         Ok(())
     }
@@ -179,8 +170,12 @@ impl Spool {
     /// (and counted) instead of blocking the ones behind it.
     pub fn reject(&mut self, seq: u64) -> Result<(), SpoolError> {
         self.ack(seq)?;
+        self.count_drop()
+    }
+
+    fn count_drop(&mut self) -> Result<(), SpoolError> {
         self.dropped += 1;
-        Ok(())
+        write_atomically(&self.dir.join(DROPPED_FILE), self.dropped.to_string().as_bytes())
     }
 
     pub fn len(&self) -> usize {
@@ -195,9 +190,28 @@ impl Spool {
         self.total_bytes
     }
 
-    /// Snapshots dropped since the spool was opened.
+    /// Snapshots ever dropped from this spool (kept across restarts).
     pub fn dropped(&self) -> u64 {
         self.dropped
+    }
+}
+
+/// A number kept in a file of its own; `None` when the file does not exist yet.
+fn read_counter(path: &Path) -> Result<Option<u64>, SpoolError> {
+    match fs::read_to_string(path) {
+        Ok(text) => text
+            .trim()
+            .parse::<u64>()
+            .map(Some)
+            .map_err(|_| SpoolError::CorruptSeq {
+                path: path.to_owned(),
+                content: text.clone(),
+            }),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(source) => Err(SpoolError::Io {
+            path: path.to_owned(),
+            source,
+        }),
     }
 }
 
@@ -298,9 +312,17 @@ mod tests {
         assert_eq!(spool.oldest().unwrap().seq, 4);
         assert!(spool.bytes() <= 25);
         assert_eq!(
+            Spool::open(dir.path(), 25, 3_600_000).unwrap().dropped(),
+            3,
+            "the drop count survives a restart"
+        );
+        assert_eq!(
             fs::read_dir(dir.path())
                 .unwrap()
-                .filter(|e| e.as_ref().unwrap().file_name() != SEQ_FILE)
+                .filter(|e| {
+                    let name = e.as_ref().unwrap().file_name();
+                    name != SEQ_FILE && name != DROPPED_FILE
+                })
                 .count(),
             2
         );

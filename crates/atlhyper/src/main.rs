@@ -8,6 +8,7 @@ use std::process::ExitCode;
 use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
+mod agent;
 mod logging;
 mod master;
 mod replay;
@@ -29,6 +30,11 @@ enum Command {
     /// AgentSDK (agents, MASTER_AGENTSDK_PORT, 8081). Configured from the environment:
     /// MASTER_ADMIN_USERNAME, MASTER_ADMIN_PASSWORD and MASTER_JWT_SECRET are required.
     Master,
+    /// The per-cluster agent: finds meshed pods, Traefik and node_exporter through the
+    /// Kubernetes API (or reads Prometheus), computes SLOs every collect interval and pushes
+    /// numbered snapshots to the master, spooling them on disk while it is unreachable. The
+    /// token comes from ATLHYPER_AGENT_TOKEN or --token-file.
+    Agent(agent::AgentArgs),
     /// SLO tools.
     #[command(subcommand)]
     Slo(SloCommand),
@@ -62,6 +68,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
         Command::Master => master::run(),
+        Command::Agent(args) => agent::run(args),
         Command::Slo(SloCommand::Replay { config, dir }) => {
             let snapshot = replay::run(&config, &dir)?;
             let mut out = std::io::stdout().lock();

@@ -23,4 +23,4 @@ pub use budget::{
 pub use entry::{bucket_pairs, entry_from_counters, success_rate};
 pub use quantile::{histogram_quantile, quantile_or_none};
 pub use rules::{LinkerdFamilies, Rules};
-pub use window::{RoundStats, Target, Window};
+pub use window::{Round, RoundStats, Target, Window};

@@ -95,55 +95,42 @@ impl Window {
         at_ms: i64,
         round: impl IntoIterator<Item = (&'a Target, &'a Scrape<'a>)>,
     ) -> RoundStats {
-        let baseline_only = self.first_ms.is_none();
-        let mut stats = RoundStats::default();
-        for (target, scrape) in round {
-            let samples: Vec<&Sample<'_>> = scrape.samples.iter().collect();
-            stats.samples += samples.len();
-            stats.relevant += self.observe_target(&target.id, &target.labels, &samples, baseline_only);
-            stats.targets += 1;
-        }
-        self.advance(at_ms);
-        stats
+        self.observe_round(at_ms, None, round)
     }
 
     /// Feeds one Prometheus federation output taken at `at_ms`. Its series are split into
     /// targets by their `instance` label (else `pod`); a target missing from this output keeps
     /// its baseline.
     pub fn observe_federation(&mut self, at_ms: i64, scrape: &Scrape<'_>) -> RoundStats {
-        let baseline_only = self.first_ms.is_none();
-        let mut by_target: HashMap<&str, Vec<&Sample<'_>>> = HashMap::new();
-        for sample in &scrape.samples {
-            // Most of a proxy's series (tcp_*, process_*) feed nothing: skip them before
-            // reading their labels.
-            if source_of(sample.name).is_none() && !TargetProfile::is_profile_sample(sample.name) {
-                continue;
-            }
-            let target = sample
-                .labels
-                .iter()
-                .filter_map(|l| {
-                    FEDERATION_TARGET_LABELS
-                        .iter()
-                        .position(|t| *t == l.name)
-                        .map(|rank| (rank, l))
-                })
-                .min_by_key(|(rank, _)| *rank)
-                .map_or("", |(_, l)| l.raw_value);
-            by_target.entry(target).or_default().push(sample);
+        self.observe_round(at_ms, Some(scrape), [])
+    }
+
+    /// Feeds one round that may mix a federation output (Linkerd through Prometheus) with
+    /// direct scrapes (Traefik, say): one round, so the first one is the baseline of all.
+    pub fn observe_round<'a>(
+        &mut self,
+        at_ms: i64,
+        federation: Option<&Scrape<'_>>,
+        direct: impl IntoIterator<Item = (&'a Target, &'a Scrape<'a>)>,
+    ) -> RoundStats {
+        let mut round = self.begin_round();
+        if let Some(scrape) = federation {
+            round.federation(scrape);
         }
-        let mut stats = RoundStats {
-            targets: by_target.len(),
-            samples: scrape.samples.len(),
-            relevant: 0,
-        };
-        let mut targets: Vec<_> = by_target.into_iter().collect();
-        targets.sort_unstable_by_key(|(id, _)| *id);
-        for (id, samples) in targets {
-            stats.relevant += self.observe_target(id, &[], &samples, baseline_only);
+        for (target, scrape) in direct {
+            round.target(target, scrape);
         }
-        self.advance(at_ms);
-        stats
+        round.finish(at_ms)
+    }
+
+    /// Starts a round fed one scrape at a time, so a caller can parse each body as it
+    /// arrives and drop it before the next: memory stays at one body, not one round.
+    pub fn begin_round(&mut self) -> Round<'_> {
+        Round {
+            baseline_only: self.first_ms.is_none(),
+            window: self,
+            stats: RoundStats::default(),
+        }
     }
 
     fn advance(&mut self, at_ms: i64) {
@@ -325,6 +312,70 @@ impl Window {
         }
         snapshot
     }
+}
+
+/// A round in progress: see [`Window::begin_round`]. Dropping it unfinished leaves the window
+/// as if the scrapes fed so far had been part of the previous round.
+pub struct Round<'w> {
+    window: &'w mut Window,
+    baseline_only: bool,
+    stats: RoundStats,
+}
+
+impl Round<'_> {
+    /// One successfully scraped target with its parsed body.
+    pub fn target(&mut self, target: &Target, scrape: &Scrape<'_>) {
+        let samples: Vec<&Sample<'_>> = scrape.samples.iter().collect();
+        self.stats.samples += samples.len();
+        self.stats.relevant += self
+            .window
+            .observe_target(&target.id, &target.labels, &samples, self.baseline_only);
+        self.stats.targets += 1;
+    }
+
+    /// One federation output: many targets, told apart by `instance` (else `pod`).
+    pub fn federation(&mut self, scrape: &Scrape<'_>) {
+        let targets = federation_targets(scrape);
+        self.stats.targets += targets.len();
+        self.stats.samples += scrape.samples.len();
+        for (id, samples) in targets {
+            self.stats.relevant += self.window.observe_target(id, &[], &samples, self.baseline_only);
+        }
+    }
+
+    /// Ends the round, taken at `at_ms`.
+    pub fn finish(self, at_ms: i64) -> RoundStats {
+        self.window.advance(at_ms);
+        self.stats
+    }
+}
+
+/// A federation output's relevant samples split by target (`instance`, else `pod`), sorted
+/// by target id.
+fn federation_targets<'s, 'a>(scrape: &'s Scrape<'a>) -> Vec<(&'s str, Vec<&'s Sample<'a>>)> {
+    let mut by_target: HashMap<&str, Vec<&Sample<'_>>> = HashMap::new();
+    for sample in &scrape.samples {
+        // Most of a proxy's series (tcp_*, process_*) feed nothing: skip them before
+        // reading their labels.
+        if source_of(sample.name).is_none() && !TargetProfile::is_profile_sample(sample.name) {
+            continue;
+        }
+        let target = sample
+            .labels
+            .iter()
+            .filter_map(|l| {
+                FEDERATION_TARGET_LABELS
+                    .iter()
+                    .position(|t| *t == l.name)
+                    .map(|rank| (rank, l))
+            })
+            .min_by_key(|(rank, _)| *rank)
+            .map_or("", |(_, l)| l.raw_value);
+        by_target.entry(target).or_default().push(sample);
+    }
+    let mut targets: Vec<_> = by_target.into_iter().collect();
+    targets.sort_unstable_by_key(|(id, _)| *id);
+    targets
 }
 
 fn add_outcome(counters: &mut SloCounters, success: bool, increase: f64) {

@@ -3,5 +3,5 @@
 #[path = "../support/mod.rs"]
 mod support;
 
-mod discovery;
-mod node;
+mod collect;
+mod delivery;

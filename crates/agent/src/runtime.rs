@@ -1,0 +1,308 @@
+//! The running agent: the collect loop (every `slo.collect_interval`: a cycle, a numbered
+//! snapshot, spooled), the delivery loop (the spool drained oldest first, with backoff), the
+//! heartbeat loop, and the agent's own `/healthz` and `/metrics`.
+//!
+//! Every snapshot goes through the spool, also when the master is up: the spool is the one
+//! path, so a crash between taking a snapshot and its acknowledgement loses nothing, and
+//! delivery order is sequence order.
+
+use std::io::Write as _;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use atlhyper_model::{AgentSnapshot, SNAPSHOT_VERSION, Timestamp};
+use tokio::sync::Notify;
+use tokio_util::sync::CancellationToken;
+
+use crate::collect::{Collector, Cycle};
+use crate::config::AgentConfig;
+use crate::discovery::KubeDiscovery;
+use crate::push::{AgentToken, Backoff, MasterClient, PushOutcome, jitter_seed};
+use crate::self_metrics::AgentMetrics;
+use crate::spool::{Spool, SpoolError};
+
+#[derive(Debug, thiserror::Error)]
+pub enum AgentError {
+    #[error("{0}")]
+    Spool(#[from] SpoolError),
+    #[error("{0}")]
+    Setup(String),
+    #[error("cannot listen on {addr}: {source}")]
+    Listen { addr: String, source: std::io::Error },
+}
+
+/// The first retry waits this long; later ones double up to `push.max_backoff`.
+const FIRST_BACKOFF: Duration = Duration::from_millis(500);
+
+/// The wall clock in Unix milliseconds. Only the runtime reads the clock; the collector and
+/// the window are given the time.
+pub fn now_ms() -> i64 {
+    let since_epoch = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap_or_default();
+    i64::try_from(since_epoch.as_millis()).unwrap_or(i64::MAX)
+}
+
+/// Everything one agent process needs, resolved from flags, environment and file.
+pub struct AgentSettings {
+    pub cluster_id: String,
+    pub config: AgentConfig,
+    pub token: AgentToken,
+    pub kube: Option<kube::Client>,
+}
+
+/// The agent's parts that outlive one cycle, shared by its loops.
+pub struct Agent {
+    cluster_id: String,
+    config: AgentConfig,
+    collector: tokio::sync::Mutex<Collector>,
+    spool: Mutex<Spool>,
+    master: MasterClient,
+    spooled: Notify,
+    metrics: Arc<AgentMetrics>,
+}
+
+impl Agent {
+    pub fn new(settings: AgentSettings) -> Result<Arc<Self>, AgentError> {
+        let AgentSettings {
+            cluster_id,
+            config,
+            token,
+            kube,
+        } = settings;
+        if cluster_id.is_empty() {
+            return Err(AgentError::Setup(
+                "no cluster id: pass --cluster-id or set cluster_id in the config".into(),
+            ));
+        }
+        if Collector::needs_kubernetes(&config) && kube.is_none() {
+            return Err(AgentError::Setup(
+                "the configured sources need the Kubernetes API: pass --kubeconfig, set KUBECONFIG, or run in a cluster".into(),
+            ));
+        }
+        let spool = Spool::open(
+            &config.spool.dir,
+            config.spool.max_bytes.0,
+            i64::try_from(config.spool.max_age.0.as_millis()).unwrap_or(i64::MAX),
+        )?;
+        let master = MasterClient::new(&config.master_url, &cluster_id, token, config.push.timeout.0)
+            .map_err(AgentError::Setup)?;
+        let collector = Collector::new(config.clone(), kube.map(KubeDiscovery::new))
+            .map_err(|e| AgentError::Setup(e.to_string()))?;
+        let metrics = Arc::new(AgentMetrics::default());
+        metrics.set_spool(spool.len(), spool.bytes(), spool.dropped());
+        Ok(Arc::new(Self {
+            cluster_id,
+            config,
+            collector: tokio::sync::Mutex::new(collector),
+            spool: Mutex::new(spool),
+            master,
+            spooled: Notify::new(),
+            metrics,
+        }))
+    }
+
+    pub fn metrics(&self) -> Arc<AgentMetrics> {
+        Arc::clone(&self.metrics)
+    }
+
+    /// Runs every loop until `shutdown` is cancelled. The snapshots still spooled then stay
+    /// on disk for the next start.
+    pub async fn run(self: Arc<Self>, shutdown: CancellationToken) -> Result<(), AgentError> {
+        let server = match self.config.listen.as_str() {
+            "" => None,
+            addr => Some(self.serve_own_endpoints(addr, shutdown.clone()).await?),
+        };
+        let collect = tokio::spawn(Arc::clone(&self).collect_loop(shutdown.clone()));
+        let deliver = tokio::spawn(Arc::clone(&self).delivery_loop(shutdown.clone()));
+        let heartbeat = tokio::spawn(Arc::clone(&self).heartbeat_loop(shutdown.clone()));
+        let (collected, _, _) = tokio::join!(collect, deliver, heartbeat);
+        if let Some(server) = server {
+            let _ = server.await;
+        }
+        collected.map_err(|e| AgentError::Setup(format!("collect loop failed: {e}")))?
+    }
+
+    async fn collect_loop(self: Arc<Self>, shutdown: CancellationToken) -> Result<(), AgentError> {
+        let mut ticks = tokio::time::interval(self.config.slo.collect_interval.0);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return Ok(()),
+                _ = ticks.tick() => {}
+            }
+            if let Err(e) = self.collect_once(now_ms()).await {
+                // A spool that cannot be written is the one failure that loses data: say it
+                // loudly, and keep trying (the disk may come back).
+                tracing::error!(error = %e, "cannot spool the snapshot");
+            }
+        }
+    }
+
+    /// Runs one cycle at `now_ms` and spools its snapshot; returns the snapshot's seq.
+    pub async fn collect_once(&self, now_ms: i64) -> Result<u64, AgentError> {
+        let cycle = self.collector.lock().await.cycle(now_ms).await;
+        self.metrics.record_cycle(&cycle.stats);
+        let seq = self.spool_cycle(cycle, now_ms)?;
+        self.spooled.notify_one();
+        Ok(seq)
+    }
+
+    fn spool_cycle(&self, cycle: Cycle, now_ms: i64) -> Result<u64, AgentError> {
+        let mut spool = self.spool.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        spool.expire(now_ms)?;
+        let seq = spool.next_seq()?;
+        let snapshot = AgentSnapshot {
+            version: SNAPSHOT_VERSION,
+            cluster_id: self.cluster_id.clone(),
+            seq,
+            taken_at: Timestamp(now_ms),
+            slo: cycle.slo,
+            slo_counters: cycle.counters,
+            interval_start: Timestamp(cycle.interval_start_ms),
+            interval_end: Timestamp(cycle.interval_end_ms),
+            dropped_snapshots: spool.dropped(),
+            targets: cycle.targets,
+            nodes: cycle.nodes,
+            node_series: cycle.node_series,
+        };
+        spool.push(seq, now_ms, &gzip_json(&snapshot)?)?;
+        self.metrics.set_spool(spool.len(), spool.bytes(), spool.dropped());
+        Ok(seq)
+    }
+
+    /// Drains the spool to the master, oldest first, until `shutdown`: the delivery half of
+    /// [`run`](Self::run), on its own so tests can drive the collect cycles by hand.
+    pub async fn delivery_loop(self: Arc<Self>, shutdown: CancellationToken) {
+        let max_backoff = self.config.push.max_backoff.0;
+        let mut backoff = Backoff::new(FIRST_BACKOFF, max_backoff, jitter_seed());
+        let mut failing = false;
+        loop {
+            let delivered = self.deliver_oldest().await;
+            let wait = match delivered {
+                Delivery::Empty => None,
+                Delivery::Done => {
+                    if failing {
+                        tracing::info!(master = self.master.base_url(), "master reachable again");
+                        failing = false;
+                    }
+                    backoff.reset();
+                    continue;
+                }
+                Delivery::Retry(reason) => {
+                    if !failing {
+                        tracing::warn!(master = self.master.base_url(), %reason, "snapshot push failed; spooling and retrying");
+                        failing = true;
+                    }
+                    Some(backoff.next_delay())
+                }
+            };
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                () = self.spooled.notified(), if wait.is_none() => {}
+                () = tokio::time::sleep(wait.unwrap_or_default()), if wait.is_some() => {}
+            }
+        }
+    }
+
+    /// Pushes the oldest spooled snapshot once.
+    async fn deliver_oldest(&self) -> Delivery {
+        let next = {
+            let spool = self.spool.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            spool.oldest().cloned().map(|s| (spool.read(&s), s))
+        };
+        let Some((body, spooled)) = next else {
+            return Delivery::Empty;
+        };
+        let body = match body {
+            Ok(body) => body,
+            Err(e) => {
+                // Unreadable on disk: it can never be delivered; drop it so the rest can go.
+                tracing::error!(seq = spooled.seq, error = %e, "dropping an unreadable spooled snapshot");
+                return self.settle(spooled.seq, false);
+            }
+        };
+        match self.master.push_snapshot(body).await {
+            PushOutcome::Accepted => {
+                self.metrics.pushed();
+                self.settle(spooled.seq, true)
+            }
+            PushOutcome::Rejected { status, message } => {
+                tracing::error!(seq = spooled.seq, status, %message, "the master refused a snapshot; dropping it");
+                self.settle(spooled.seq, false)
+            }
+            PushOutcome::Retry { reason } => {
+                self.metrics.push_failed();
+                Delivery::Retry(reason)
+            }
+        }
+    }
+
+    fn settle(&self, seq: u64, accepted: bool) -> Delivery {
+        let mut spool = self.spool.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let settled = if accepted { spool.ack(seq) } else { spool.reject(seq) };
+        self.metrics.set_spool(spool.len(), spool.bytes(), spool.dropped());
+        match settled {
+            Ok(()) => Delivery::Done,
+            Err(e) => Delivery::Retry(e.to_string()),
+        }
+    }
+
+    async fn heartbeat_loop(self: Arc<Self>, shutdown: CancellationToken) {
+        let mut ticks = tokio::time::interval(self.config.heartbeat_interval.0);
+        ticks.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                () = shutdown.cancelled() => return,
+                _ = ticks.tick() => {}
+            }
+            if let Err(e) = self.master.heartbeat().await {
+                tracing::debug!(error = %e, "heartbeat failed");
+            }
+        }
+    }
+
+    /// Serves `/healthz` and `/metrics` until shutdown; returns once listening.
+    async fn serve_own_endpoints(
+        &self,
+        addr: &str,
+        shutdown: CancellationToken,
+    ) -> Result<tokio::task::JoinHandle<()>, AgentError> {
+        let listen_error = |source| AgentError::Listen {
+            addr: addr.to_owned(),
+            source,
+        };
+        let addr: SocketAddr = addr
+            .parse()
+            .map_err(|e| listen_error(std::io::Error::new(std::io::ErrorKind::InvalidInput, e)))?;
+        let listener = tokio::net::TcpListener::bind(addr).await.map_err(listen_error)?;
+        let bound = listener.local_addr().map_err(listen_error)?;
+        self.metrics.set_listen_addr(bound);
+        tracing::info!(%bound, "agent endpoints: /healthz, /metrics");
+        let router = crate::self_metrics::router(Arc::clone(&self.metrics));
+        Ok(tokio::spawn(async move {
+            let served = axum::serve(listener, router)
+                .with_graceful_shutdown(async move { shutdown.cancelled().await })
+                .await;
+            if let Err(e) = served {
+                tracing::error!(error = %e, "agent endpoints stopped");
+            }
+        }))
+    }
+}
+
+enum Delivery {
+    Empty,
+    Done,
+    Retry(String),
+}
+
+fn gzip_json(snapshot: &AgentSnapshot) -> Result<Vec<u8>, AgentError> {
+    let json = serde_json::to_vec(snapshot).map_err(|e| AgentError::Setup(format!("cannot encode snapshot: {e}")))?;
+    let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(json.len() / 4), flate2::Compression::fast());
+    encoder
+        .write_all(&json)
+        .and_then(|()| encoder.finish())
+        .map_err(|e| AgentError::Setup(format!("cannot compress snapshot: {e}")))
+}

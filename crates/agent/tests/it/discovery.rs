@@ -1,1 +1,0 @@
-//! Discovery against the fake Kubernetes API (in progress).

@@ -1,1 +1,0 @@
-//! node_exporter figures from real exposition text (in progress).
