@@ -1,0 +1,508 @@
+//! The state the engine keeps per cluster, and one tick of M1–M4 over it.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use serde::{Deserialize, Serialize};
+
+use crate::baseline::Baseline;
+use crate::detect::{Finding, detect};
+use crate::engine::EngineConfig;
+use crate::entity::{EntityKind, EntityRef};
+use crate::error::AiopsError;
+use crate::graph::{DEFAULT_TRACE_DEPTH, DependencyGraph, GraphBuilder};
+use crate::input::{ClusterInput, EntityInput};
+use crate::metric::Metric;
+use crate::report::{ClusterRisk, EntityRisk};
+use crate::risk::{
+    LocalRisk, MetricScore, RiskLevel, cluster_risk, growth_factor, growth_ratio, local_risk,
+    propagate, slo_factor, time_weight,
+};
+use crate::state::{Machine, State, Transition};
+
+/// The risk of one entity in the last tick, stage by stage.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Serialize, Deserialize)]
+pub struct RiskRecord {
+    pub local: LocalRisk,
+    pub w_time: f64,
+    pub r_weighted: f64,
+    /// P, the mean R_final of the dependencies; `None` without dependencies.
+    pub propagated: Option<f64>,
+    pub r_final: f64,
+}
+
+/// A `calls` edge seen in mesh traffic: kept for an hour after it was last seen, because an
+/// idle pair of services still depends on each other.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct RememberedCall {
+    pub from: EntityRef,
+    pub to: EntityRef,
+    pub last_seen_ms: i64,
+}
+
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+pub struct ClusterState {
+    pub graph: DependencyGraph,
+    /// Aligned with the graph's node indices.
+    pub records: Vec<RiskRecord>,
+    pub baselines: HashMap<String, Vec<(Metric, Baseline)>>,
+    /// Deterministic findings of the last tick, for entities that had any.
+    pub findings: HashMap<String, Vec<Finding>>,
+    pub first_anomaly: HashMap<String, i64>,
+    /// Machines of entities that are not plainly healthy.
+    pub machines: HashMap<String, Machine>,
+    pub calls: Vec<RememberedCall>,
+    /// (time, anomalous entities) over the growth window.
+    pub anomaly_history: VecDeque<(i64, usize)>,
+    pub risk: ClusterRisk,
+    pub last_tick_ms: Option<i64>,
+}
+
+impl ClusterState {
+    /// M1–M4 for one tick. Returns the state-machine transitions, dependencies first.
+    pub fn ingest(
+        &mut self,
+        now_ms: i64,
+        input: &ClusterInput,
+        config: &EngineConfig,
+        issues: &mut Vec<String>,
+    ) -> Vec<(String, Transition)> {
+        let inputs = self.build_graph(now_ms, input, config, issues);
+        self.score(now_ms, &input.cluster, &inputs, config, issues);
+        self.propagate(config);
+        self.assess_cluster(now_ms, &inputs, config);
+        self.forget_absent(now_ms, config);
+        self.last_tick_ms = Some(now_ms);
+        self.evaluate_machines(now_ms, config)
+    }
+
+    /// Builds the graph and returns each node's input (none for ends only named by edges).
+    fn build_graph<'a>(
+        &mut self,
+        now_ms: i64,
+        input: &'a ClusterInput,
+        config: &EngineConfig,
+        issues: &mut Vec<String>,
+    ) -> Vec<Option<&'a EntityInput>> {
+        let cluster = input.cluster.as_str();
+        let mut builder = GraphBuilder::new();
+        let mut by_key: HashMap<String, &EntityInput> = HashMap::with_capacity(input.entities.len());
+        for entity in &input.entities {
+            match builder.add_entity(&entity.entity) {
+                Ok(key) if by_key.contains_key(&key) => issues.push(
+                    AiopsError::DuplicateEntity {
+                        cluster: cluster.to_owned(),
+                        entity: key,
+                    }
+                    .to_string(),
+                ),
+                Ok(key) => {
+                    by_key.insert(key, entity);
+                }
+                Err(err) => issues.push(format!("cluster {cluster}: {err}")),
+            }
+        }
+        self.calls
+            .retain(|c| now_ms - c.last_seen_ms <= config.calls_edge_ttl_ms);
+        let mut remembered: HashMap<(EntityRef, EntityRef), usize> = self
+            .calls
+            .iter()
+            .enumerate()
+            .map(|(i, c)| ((c.from.clone(), c.to.clone()), i))
+            .collect();
+        for edge in &input.edges {
+            if let Err(err) = builder.add_edge(cluster, &edge.from, &edge.to) {
+                issues.push(err.to_string());
+                continue;
+            }
+            if edge.from.kind == EntityKind::Service && edge.to.kind == EntityKind::Service {
+                let pair = (edge.from.clone(), edge.to.clone());
+                match remembered.get(&pair) {
+                    Some(&i) => self.calls[i].last_seen_ms = now_ms,
+                    None => {
+                        remembered.insert(pair, self.calls.len());
+                        self.calls.push(RememberedCall {
+                            from: edge.from.clone(),
+                            to: edge.to.clone(),
+                            last_seen_ms: now_ms,
+                        });
+                    }
+                }
+            }
+        }
+        for call in &self.calls {
+            let both_present = [&call.from, &call.to]
+                .iter()
+                .all(|e| e.key().is_ok_and(|k| builder.contains(&k)));
+            if both_present && call.last_seen_ms < now_ms {
+                // Checked when first added, so this cannot fail.
+                let _ = builder.add_edge(cluster, &call.from, &call.to);
+            }
+        }
+        self.graph = builder.build();
+        self.graph
+            .nodes()
+            .iter()
+            .map(|n| by_key.get(&n.key).copied())
+            .collect()
+    }
+
+    /// M2 and stages 1–2 of M3 for every entity with input.
+    fn score(
+        &mut self,
+        now_ms: i64,
+        cluster: &str,
+        inputs: &[Option<&EntityInput>],
+        config: &EngineConfig,
+        issues: &mut Vec<String>,
+    ) {
+        self.records = vec![RiskRecord::default(); self.graph.len()];
+        self.findings.clear();
+        let mut scores: Vec<MetricScore> = Vec::new();
+        let mut measured: Vec<(Metric, f64)> = Vec::new();
+        for (i, input) in inputs.iter().enumerate() {
+            let Some(input) = input else { continue };
+            let node = self.graph.node(i);
+            let (key, kind) = (&node.key, node.entity.kind);
+            scores.clear();
+            measured.clear();
+            if !self.baselines.contains_key(key) {
+                self.baselines.insert(key.clone(), Vec::new());
+            }
+            let baselines = self.baselines.get_mut(key).expect("inserted above");
+            for sample in &input.metrics {
+                let rejected = |make: fn(String, String, String) -> AiopsError| {
+                    make(cluster.to_owned(), key.clone(), sample.metric.to_string()).to_string()
+                };
+                if !sample.value.is_finite() {
+                    issues.push(
+                        AiopsError::NonFiniteMetric {
+                            cluster: cluster.to_owned(),
+                            entity: key.clone(),
+                            metric: sample.metric.to_string(),
+                            value: sample.value,
+                        }
+                        .to_string(),
+                    );
+                    continue;
+                }
+                if !sample.metric.is_measured() {
+                    issues.push(rejected(|cluster, entity, metric| AiopsError::DerivedMetric {
+                        cluster,
+                        entity,
+                        metric,
+                    }));
+                    continue;
+                }
+                if measured.iter().any(|&(m, _)| m == sample.metric) {
+                    issues.push(rejected(|cluster, entity, metric| {
+                        AiopsError::DuplicateMetric {
+                            cluster,
+                            entity,
+                            metric,
+                        }
+                    }));
+                    continue;
+                }
+                let baseline = match baselines.iter().position(|(m, _)| *m == sample.metric) {
+                    Some(at) => &mut baselines[at].1,
+                    None => {
+                        baselines.push((sample.metric, Baseline::new(now_ms)));
+                        &mut baselines.last_mut().expect("just pushed").1
+                    }
+                };
+                let o = baseline.observe(sample.metric, sample.value, now_ms, &config.baseline);
+                measured.push((sample.metric, sample.value));
+                scores.push(MetricScore {
+                    metric: sample.metric,
+                    score: o.score,
+                    anomalous: o.anomalous,
+                });
+            }
+            let findings = detect(&input.signals, &measured, now_ms);
+            merge_findings(&mut scores, &findings);
+            if !findings.is_empty() {
+                self.findings.insert(key.clone(), findings);
+            }
+            let local = local_risk(kind, &scores);
+            let w_time = if local.r_local > 0.0 {
+                let first = *self.first_anomaly.entry(key.clone()).or_insert(now_ms);
+                time_weight(now_ms - first, &config.risk)
+            } else {
+                self.first_anomaly.remove(key);
+                time_weight(0, &config.risk)
+            };
+            let r_weighted = local.r_local * w_time;
+            self.records[i] = RiskRecord {
+                local,
+                w_time,
+                r_weighted,
+                propagated: None,
+                r_final: r_weighted,
+            };
+        }
+    }
+
+    /// Stage 3, dependencies first.
+    fn propagate(&mut self, config: &EngineConfig) {
+        let mut dependencies = Vec::new();
+        for &v in self.graph.dependency_first() {
+            let v = v as usize;
+            dependencies.clear();
+            dependencies.extend(
+                self.graph
+                    .dependencies(v)
+                    .iter()
+                    .map(|&d| self.records[d as usize].r_final),
+            );
+            let record = &mut self.records[v];
+            let (p, r_final) = propagate(record.r_weighted, &dependencies, config.risk.self_weight);
+            record.propagated = p;
+            record.r_final = r_final;
+        }
+    }
+
+    fn assess_cluster(&mut self, now_ms: i64, inputs: &[Option<&EntityInput>], config: &EngineConfig) {
+        let max_r_final = self.records.iter().map(|r| r.r_final).fold(0.0, f64::max);
+        let max_burn_rate = inputs
+            .iter()
+            .flatten()
+            .filter_map(|e| e.signals.slo_burn_rate)
+            .filter(|b| b.is_finite())
+            .fold(0.0, f64::max);
+        let anomalous = self.records.iter().filter(|r| r.local.r_local > 0.0).count();
+        self.anomaly_history.push_back((now_ms, anomalous));
+        while let Some(&(at, _)) = self.anomaly_history.front() {
+            if now_ms - at <= config.risk.growth_window_ms {
+                break;
+            }
+            self.anomaly_history.pop_front();
+        }
+        let window_min = self.anomaly_history.iter().map(|&(_, n)| n).min().unwrap_or(0);
+        let growth = growth_ratio(anomalous, window_min);
+        let f_slo = slo_factor(max_burn_rate);
+        let f_growth = growth_factor(growth);
+        let risk = cluster_risk(max_r_final, f_slo, f_growth, &config.risk);
+        self.risk = ClusterRisk {
+            risk,
+            level: crate::risk::ClusterLevel::of(risk),
+            max_r_final,
+            max_burn_rate,
+            f_slo,
+            growth,
+            f_growth,
+            anomalous_entities: anomalous,
+            total_entities: self.graph.len(),
+        };
+    }
+
+    /// Baselines not fed for the stale period go; so do anomaly clocks of absent entities.
+    fn forget_absent(&mut self, now_ms: i64, config: &EngineConfig) {
+        let stale = config.state.stale_after_ms;
+        self.baselines.retain(|_, list| {
+            list.retain(|(_, b)| now_ms - b.last_seen_ms <= stale);
+            !list.is_empty()
+        });
+        let graph = &self.graph;
+        self.first_anomaly.retain(|key, _| graph.contains(key));
+    }
+
+    fn evaluate_machines(&mut self, now_ms: i64, config: &EngineConfig) -> Vec<(String, Transition)> {
+        let mut transitions = Vec::new();
+        for &v in self.graph.dependency_first() {
+            let key = &self.graph.node(v as usize).key;
+            let r_final = self.records[v as usize].r_final;
+            if !self.machines.contains_key(key) {
+                if r_final <= config.state.warning_enter {
+                    continue;
+                }
+                self.machines.insert(key.clone(), Machine::new(now_ms));
+            }
+            let machine = self.machines.get_mut(key).expect("inserted above");
+            if let Some(t) = machine.evaluate(now_ms, r_final, self.risk.risk, &config.state) {
+                transitions.push((key.clone(), t));
+            }
+            if machine.state == State::Stable || machine.is_idle() {
+                self.machines.remove(key);
+            }
+        }
+        transitions
+    }
+
+    /// Closes machines not evaluated for the stale period, in key order.
+    pub fn expire(&mut self, now_ms: i64, config: &EngineConfig) -> Vec<(String, Transition)> {
+        let mut stale: Vec<String> = self
+            .machines
+            .iter()
+            .filter(|(_, m)| now_ms - m.last_evaluated_ms > config.state.stale_after_ms)
+            .map(|(k, _)| k.clone())
+            .collect();
+        stale.sort_unstable();
+        stale
+            .into_iter()
+            .filter_map(|key| {
+                let mut machine = self.machines.remove(&key)?;
+                machine.expire(now_ms, &config.state).map(|t| (key, t))
+            })
+            .collect()
+    }
+
+    pub fn machine_state(&self, key: &str) -> State {
+        self.machines.get(key).map_or(State::Healthy, |m| m.state)
+    }
+
+    pub fn record(&self, key: &str) -> Option<&RiskRecord> {
+        self.graph.index_of(key).map(|i| &self.records[i])
+    }
+
+    /// The root cause of `start`'s trouble and the path to it (`start` first).
+    ///
+    /// Walk the dependencies of `start` breadth first, only through entities whose R_final is
+    /// above the warning threshold (a healthy link breaks the causal chain). Candidates are the
+    /// entities reached (and `start`) whose own time-weighted local risk R_weighted is at least
+    /// `root_cause_min_local`. The root cause is the candidate farthest from `start`; ties go to
+    /// the higher R_weighted, then to the lower layer and key. Without candidates, `start` is
+    /// its own root cause.
+    pub fn root_cause(&self, start: usize, config: &EngineConfig) -> (usize, Vec<usize>) {
+        let through = config.state.warning_enter;
+        let min_local = config.root_cause_min_local;
+        let rank = |v: usize, depth: usize| (depth, self.records[v].r_weighted, v);
+        let better = |a: (usize, f64, usize), b: (usize, f64, usize)| {
+            a.0.cmp(&b.0)
+                .then(a.1.total_cmp(&b.1))
+                .then(b.2.cmp(&a.2))
+                .is_gt()
+        };
+        let mut best = (self.records[start].r_weighted >= min_local).then(|| rank(start, 0));
+        let mut parent: HashMap<usize, usize> = HashMap::new();
+        let mut seen = HashSet::from([start]);
+        let mut queue = VecDeque::from([(start, 0)]);
+        while let Some((v, depth)) = queue.pop_front() {
+            if depth == DEFAULT_TRACE_DEPTH {
+                continue;
+            }
+            for &u in self.graph.dependencies(v) {
+                let u = u as usize;
+                if self.records[u].r_final < through || !seen.insert(u) {
+                    continue;
+                }
+                parent.insert(u, v);
+                queue.push_back((u, depth + 1));
+                let candidate = rank(u, depth + 1);
+                if self.records[u].r_weighted >= min_local
+                    && best.is_none_or(|b| better(candidate, b))
+                {
+                    best = Some(candidate);
+                }
+            }
+        }
+        let root = best.map_or(start, |b| b.2);
+        let mut path = vec![root];
+        while let Some(&p) = parent.get(path.last().expect("never empty")) {
+            path.push(p);
+        }
+        path.reverse();
+        (root, path)
+    }
+
+    /// Metrics of `key` that were anomalous in the last tick.
+    pub fn anomalous_metrics(&self, key: &str) -> Vec<Metric> {
+        let now = self.last_tick_ms;
+        let mut metrics: Vec<Metric> = self
+            .baselines
+            .get(key)
+            .into_iter()
+            .flatten()
+            .filter(|(_, b)| Some(b.last_seen_ms) == now && b.last.is_some_and(|o| o.anomalous))
+            .map(|&(m, _)| m)
+            .chain(self.findings.get(key).into_iter().flatten().map(|f| f.metric))
+            .collect();
+        metrics.sort_unstable();
+        metrics.dedup();
+        metrics
+    }
+
+    pub fn entity_risk(&self, index: usize) -> EntityRisk {
+        let node = self.graph.node(index);
+        let record = &self.records[index];
+        EntityRisk {
+            key: node.key.clone(),
+            kind: node.entity.kind,
+            r_local: record.local.r_local,
+            w_time: record.w_time,
+            r_weighted: record.r_weighted,
+            r_final: record.r_final,
+            level: RiskLevel::of(record.r_final),
+            first_anomaly_ms: self.first_anomaly.get(&node.key).copied(),
+        }
+    }
+
+    /// Entities with R_final > 0, riskiest first (ties by layer and key), at most `limit`.
+    pub fn ranking(&self, limit: usize) -> Vec<EntityRisk> {
+        let mut risky: Vec<usize> = (0..self.records.len())
+            .filter(|&i| self.records[i].r_final > 0.0)
+            .collect();
+        let by_risk = |a: &usize, b: &usize| {
+            self.records[*b]
+                .r_final
+                .total_cmp(&self.records[*a].r_final)
+                .then(a.cmp(b))
+        };
+        if risky.len() > limit && limit > 0 {
+            risky.select_nth_unstable_by(limit - 1, by_risk);
+        }
+        risky.truncate(limit);
+        risky.sort_unstable_by(by_risk);
+        risky.into_iter().map(|i| self.entity_risk(i)).collect()
+    }
+}
+
+/// Channel B joins channel A: for the same metric, the higher anomalous score wins.
+fn merge_findings(scores: &mut Vec<MetricScore>, findings: &[Finding]) {
+    for finding in findings {
+        match scores.iter_mut().find(|s| s.metric == finding.metric) {
+            Some(s) if s.anomalous && s.score >= finding.score => {}
+            Some(s) => {
+                s.score = finding.score;
+                s.anomalous = true;
+            }
+            None => scores.push(MetricScore {
+                metric: finding.metric,
+                score: finding.score,
+                anomalous: true,
+            }),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn merge_keeps_the_higher_score() {
+        let mut scores = vec![MetricScore {
+            metric: Metric::SloBurn,
+            score: 0.5,
+            anomalous: false,
+        }];
+        let finding = |score| Finding {
+            metric: Metric::SloBurn,
+            score,
+            reason: String::new(),
+        };
+        merge_findings(&mut scores, &[finding(0.4)]);
+        assert_eq!((scores[0].score, scores[0].anomalous), (0.4, true), "a fact beats a non-anomaly");
+        merge_findings(&mut scores, &[finding(0.3)]);
+        assert_eq!(scores[0].score, 0.4);
+        merge_findings(&mut scores, &[finding(0.9)]);
+        assert_eq!((scores[0].score, scores[0].anomalous), (0.9, true));
+        merge_findings(
+            &mut scores,
+            &[Finding {
+                metric: Metric::MemoryPressure,
+                ..finding(0.85)
+            }],
+        );
+        assert_eq!(scores.len(), 2);
+    }
+}

@@ -1,0 +1,255 @@
+//! M2 channel B: deterministic detectors. Facts (a container was OOM-killed, a node reports
+//! memory pressure, a service burns its error budget) need no baseline, so they bypass the cold
+//! start and are always anomalous.
+
+use serde::{Deserialize, Serialize};
+
+use crate::metric::Metric;
+
+/// The worst known state of a pod's containers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum ContainerProblem {
+    /// Waiting or terminated with reason OOMKilled, or running after an OOM kill less than 10
+    /// minutes ago.
+    OomKilled,
+    CrashLoopBackOff,
+    /// CreateContainerConfigError and similar.
+    ConfigError,
+    /// Running, but restarted for another reason less than 10 minutes ago.
+    RecentCrash,
+    /// ImagePullBackOff or ErrImagePull.
+    ImagePull,
+    /// Running but not ready.
+    NotReady,
+}
+
+impl ContainerProblem {
+    pub fn score(self) -> f64 {
+        match self {
+            Self::OomKilled => 0.95,
+            Self::CrashLoopBackOff => 0.90,
+            Self::ConfigError => 0.80,
+            Self::RecentCrash => 0.75,
+            Self::ImagePull => 0.70,
+            Self::NotReady => 0.60,
+        }
+    }
+}
+
+/// Facts about an entity in one tick, as the master knows them. Everything is optional; a
+/// signal that does not apply to the entity's kind is simply absent.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct Signals {
+    /// Pod: the worst container state.
+    pub container: Option<ContainerProblem>,
+    /// Pod: when the last critical Warning event on it was seen (ms since the epoch).
+    pub last_critical_event_ms: Option<i64>,
+    /// Pod: (replicas − ready) / replicas of its Deployment, a fraction in [0, 1].
+    pub deployment_unavailable_ratio: Option<f64>,
+    /// Node conditions.
+    pub memory_pressure: bool,
+    pub disk_pressure: bool,
+    pub pid_pressure: bool,
+    pub not_ready: bool,
+    /// Service or ingress: the worst SLO burn rate, a plain ratio (1.0 = the budget lasts
+    /// exactly its period, 14.4 = the SRE workbook's fast page). Not a percentage.
+    pub slo_burn_rate: Option<f64>,
+}
+
+/// One deterministic finding.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct Finding {
+    pub metric: Metric,
+    pub score: f64,
+    /// What was seen, for people.
+    pub reason: String,
+}
+
+/// Window in which a critical event still counts.
+pub const CRITICAL_EVENT_WINDOW_MS: i64 = 5 * 60 * 1000;
+
+/// Thresholds of the absolute detectors on measured metrics (the original's APM rules):
+/// (threshold, score), checked from the highest.
+const HIGH_ERROR_RATE: [(f64, f64); 3] = [(0.50, 0.95), (0.30, 0.85), (0.15, 0.75)];
+const HIGH_LATENCY_MS: [(f64, f64); 3] = [(10_000.0, 0.90), (7_000.0, 0.80), (5_000.0, 0.75)];
+/// SLO burn rate: the workbook's page factors 14.4× and 6×, ticket factor 3×.
+const SLO_BURN: [(f64, f64); 3] = [(14.4, 0.95), (6.0, 0.85), (3.0, 0.70)];
+/// Unavailable fraction of a Deployment.
+const DEPLOYMENT_UNAVAILABLE: [(f64, f64); 2] = [(0.75, 0.95), (0.50, 0.80)];
+
+fn tier(value: f64, tiers: &[(f64, f64)]) -> Option<f64> {
+    tiers
+        .iter()
+        .find(|(threshold, _)| value >= *threshold)
+        .map(|&(_, score)| score)
+}
+
+/// Every finding for an entity with these signals and measured metrics at `now_ms`.
+pub fn detect(signals: &Signals, metrics: &[(Metric, f64)], now_ms: i64) -> Vec<Finding> {
+    let mut findings = Vec::new();
+    let mut push = |metric, score, reason: String| {
+        findings.push(Finding {
+            metric,
+            score,
+            reason,
+        })
+    };
+    if let Some(problem) = signals.container {
+        push(
+            Metric::ContainerAnomaly,
+            problem.score(),
+            format!("container {problem:?}"),
+        );
+    }
+    if let Some(seen) = signals.last_critical_event_ms
+        && (0..=CRITICAL_EVENT_WINDOW_MS).contains(&(now_ms - seen))
+    {
+        push(
+            Metric::CriticalEvent,
+            0.85,
+            format!("critical event {} s ago", (now_ms - seen) / 1000),
+        );
+    }
+    // Only a failing pod is impacted by its Deployment's unavailability.
+    if let (Some(ratio), Some(_)) = (signals.deployment_unavailable_ratio, signals.container)
+        && let Some(score) = tier(ratio, &DEPLOYMENT_UNAVAILABLE)
+    {
+        push(
+            Metric::DeploymentImpact,
+            score,
+            format!("deployment {:.0} % unavailable", ratio * 100.0),
+        );
+    }
+    let conditions = [
+        (signals.memory_pressure, Metric::MemoryPressure, 0.85),
+        (signals.disk_pressure, Metric::DiskPressure, 0.80),
+        (signals.pid_pressure, Metric::PidPressure, 0.75),
+        (signals.not_ready, Metric::NodeNotReady, 0.90),
+    ];
+    for (on, metric, score) in conditions {
+        if on {
+            push(metric, score, format!("condition {metric}"));
+        }
+    }
+    if let Some(burn) = signals.slo_burn_rate
+        && let Some(score) = tier(burn, &SLO_BURN)
+    {
+        push(Metric::SloBurn, score, format!("error budget burning at {burn:.1}x"));
+    }
+    for &(metric, value) in metrics {
+        let hit = match metric {
+            Metric::ErrorRate => tier(value, &HIGH_ERROR_RATE)
+                .map(|s| (Metric::HighErrorRate, s, format!("error rate {value:.3}"))),
+            Metric::LatencyP99Ms => tier(value, &HIGH_LATENCY_MS)
+                .map(|s| (Metric::HighLatency, s, format!("p99 {value:.0} ms"))),
+            _ => None,
+        };
+        if let Some((metric, score, reason)) = hit {
+            push(metric, score, reason);
+        }
+    }
+    findings
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const NOW: i64 = 1_700_000_000_000;
+
+    fn scores(signals: &Signals, metrics: &[(Metric, f64)]) -> Vec<(Metric, f64)> {
+        detect(signals, metrics, NOW)
+            .into_iter()
+            .map(|f| (f.metric, f.score))
+            .collect()
+    }
+
+    #[test]
+    fn container_states_score_as_the_seed_says() {
+        let cases = [
+            (ContainerProblem::OomKilled, 0.95),
+            (ContainerProblem::CrashLoopBackOff, 0.90),
+            (ContainerProblem::ConfigError, 0.80),
+        ];
+        for (problem, score) in cases {
+            let signals = Signals {
+                container: Some(problem),
+                ..Signals::default()
+            };
+            assert_eq!(scores(&signals, &[]), [(Metric::ContainerAnomaly, score)]);
+        }
+    }
+
+    #[test]
+    fn critical_events_count_for_five_minutes() {
+        let at = |ago_ms| Signals {
+            last_critical_event_ms: Some(NOW - ago_ms),
+            ..Signals::default()
+        };
+        assert_eq!(scores(&at(0), &[]), [(Metric::CriticalEvent, 0.85)]);
+        assert_eq!(scores(&at(CRITICAL_EVENT_WINDOW_MS), &[]).len(), 1);
+        assert!(scores(&at(CRITICAL_EVENT_WINDOW_MS + 1), &[]).is_empty());
+        assert!(scores(&at(-1000), &[]).is_empty(), "events from the future are ignored");
+    }
+
+    #[test]
+    fn deployment_impact_needs_a_failing_pod() {
+        let mut signals = Signals {
+            deployment_unavailable_ratio: Some(0.75),
+            ..Signals::default()
+        };
+        assert!(scores(&signals, &[]).is_empty());
+        signals.container = Some(ContainerProblem::NotReady);
+        assert!(scores(&signals, &[]).contains(&(Metric::DeploymentImpact, 0.95)));
+        signals.deployment_unavailable_ratio = Some(0.5);
+        assert!(scores(&signals, &[]).contains(&(Metric::DeploymentImpact, 0.80)));
+        signals.deployment_unavailable_ratio = Some(0.49);
+        assert!(!scores(&signals, &[]).iter().any(|(m, _)| *m == Metric::DeploymentImpact));
+    }
+
+    #[test]
+    fn node_conditions() {
+        let signals = Signals {
+            memory_pressure: true,
+            disk_pressure: true,
+            pid_pressure: true,
+            ..Signals::default()
+        };
+        assert_eq!(
+            scores(&signals, &[]),
+            [
+                (Metric::MemoryPressure, 0.85),
+                (Metric::DiskPressure, 0.80),
+                (Metric::PidPressure, 0.75)
+            ]
+        );
+    }
+
+    #[test]
+    fn slo_burn_is_a_plain_ratio() {
+        let burn = |rate| Signals {
+            slo_burn_rate: Some(rate),
+            ..Signals::default()
+        };
+        assert_eq!(scores(&burn(14.4), &[]), [(Metric::SloBurn, 0.95)]);
+        assert_eq!(scores(&burn(6.0), &[]), [(Metric::SloBurn, 0.85)]);
+        assert_eq!(scores(&burn(3.0), &[]), [(Metric::SloBurn, 0.70)]);
+        assert!(scores(&burn(1.0), &[]).is_empty(), "1x is on budget");
+    }
+
+    #[test]
+    fn absolute_error_and_latency_thresholds() {
+        let none = Signals::default();
+        assert_eq!(
+            scores(&none, &[(Metric::ErrorRate, 0.3)]),
+            [(Metric::HighErrorRate, 0.85)]
+        );
+        assert!(scores(&none, &[(Metric::ErrorRate, 0.1)]).is_empty());
+        assert_eq!(
+            scores(&none, &[(Metric::LatencyP99Ms, 12_000.0)]),
+            [(Metric::HighLatency, 0.90)]
+        );
+    }
+}
