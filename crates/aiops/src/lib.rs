@@ -35,6 +35,8 @@ mod input;
 mod metric;
 mod report;
 mod risk;
+#[cfg(test)]
+mod scenarios;
 mod state;
 
 pub use baseline::{Baseline, BaselineConfig, Observation, sigmoid_score};
