@@ -1,0 +1,1 @@
+//! Integration tests of the simulator over real HTTP on loopback.
