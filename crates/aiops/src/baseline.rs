@@ -224,12 +224,14 @@ mod tests {
     #[test]
     fn variance_converges_to_the_sample_variance() {
         let mut b = Baseline::new(T0);
-        let values: Vec<f64> = (0..5000)
-            .map(|i| if i % 2 == 0 { 90.0 } else { 110.0 })
-            .collect();
+        let values: Vec<f64> = (0..5000).map(|i| if i % 2 == 0 { 90.0 } else { 110.0 }).collect();
         feed(&mut b, Metric::LatencyP99Ms, &values);
         assert!((b.ema - 100.0).abs() < 0.5, "ema {}", b.ema);
-        assert!((b.variance.sqrt() - 10.0).abs() < 0.5, "sigma {}", b.variance.sqrt());
+        assert!(
+            (b.variance.sqrt() - 10.0).abs() < 0.5,
+            "sigma {}",
+            b.variance.sqrt()
+        );
     }
 
     #[test]
@@ -258,7 +260,10 @@ mod tests {
         assert!(b.warm);
         let restart = feed(&mut b, Metric::Restarts, &[3.0])[0];
         assert!(!restart.learning);
-        assert!(restart.anomalous, "3 restarts against a zero baseline: {restart:?}");
+        assert!(
+            restart.anomalous,
+            "3 restarts against a zero baseline: {restart:?}"
+        );
     }
 
     #[test]

@@ -14,8 +14,8 @@ use crate::input::{ClusterInput, EntityInput};
 use crate::metric::Metric;
 use crate::report::{ClusterRisk, EntityRisk};
 use crate::risk::{
-    LocalRisk, MetricScore, RiskLevel, cluster_risk, growth_factor, growth_ratio, local_risk,
-    propagate, slo_factor, time_weight,
+    LocalRisk, MetricScore, RiskLevel, cluster_risk, growth_factor, growth_ratio, local_risk, propagate,
+    slo_factor, time_weight,
 };
 use crate::state::{Machine, State, Transition};
 
@@ -85,65 +85,76 @@ impl ClusterState {
     ) -> Vec<Option<&'a EntityInput>> {
         let cluster = input.cluster.as_str();
         let mut builder = GraphBuilder::new();
-        let mut by_key: HashMap<String, &EntityInput> = HashMap::with_capacity(input.entities.len());
+        let mut inputs: Vec<Option<&EntityInput>> = Vec::with_capacity(input.entities.len());
         for entity in &input.entities {
-            match builder.add_entity(&entity.entity) {
-                Ok(key) if by_key.contains_key(&key) => issues.push(
+            let index = match builder.add_entity(&entity.entity) {
+                Ok(index) => index as usize,
+                Err(err) => {
+                    issues.push(format!("cluster {cluster}: {err}"));
+                    continue;
+                }
+            };
+            if index < inputs.len() {
+                issues.push(
                     AiopsError::DuplicateEntity {
                         cluster: cluster.to_owned(),
-                        entity: key,
+                        entity: builder.key(index as u32).to_owned(),
                     }
                     .to_string(),
-                ),
-                Ok(key) => {
-                    by_key.insert(key, entity);
-                }
-                Err(err) => issues.push(format!("cluster {cluster}: {err}")),
+                );
+            } else {
+                inputs.push(Some(entity));
             }
         }
+        let mut calls_seen: HashSet<(u32, u32)> = HashSet::new();
+        for edge in &input.edges {
+            match builder.add_edge(cluster, &edge.from, &edge.to) {
+                Ok(pair) if edge.from.kind == EntityKind::Service && edge.to.kind == EntityKind::Service => {
+                    calls_seen.insert(pair);
+                }
+                Ok(_) => {}
+                Err(err) => issues.push(err.to_string()),
+            }
+        }
+        self.remember_calls(now_ms, &mut builder, calls_seen, config);
+        let (graph, final_index) = builder.build();
+        let mut by_node = vec![None; graph.len()];
+        for (provisional, entity) in inputs.into_iter().enumerate() {
+            by_node[final_index[provisional] as usize] = entity;
+        }
+        self.graph = graph;
+        by_node
+    }
+
+    /// Refreshes the remembered `calls` edges with this tick's and re-adds the ones not seen
+    /// this tick but younger than the TTL, if both ends are still there.
+    fn remember_calls(
+        &mut self,
+        now_ms: i64,
+        builder: &mut GraphBuilder,
+        mut seen: HashSet<(u32, u32)>,
+        config: &EngineConfig,
+    ) {
         self.calls
             .retain(|c| now_ms - c.last_seen_ms <= config.calls_edge_ttl_ms);
-        let mut remembered: HashMap<(EntityRef, EntityRef), usize> = self
-            .calls
-            .iter()
-            .enumerate()
-            .map(|(i, c)| ((c.from.clone(), c.to.clone()), i))
-            .collect();
-        for edge in &input.edges {
-            if let Err(err) = builder.add_edge(cluster, &edge.from, &edge.to) {
-                issues.push(err.to_string());
+        for call in &mut self.calls {
+            let (Some(from), Some(to)) = (builder.find(&call.from), builder.find(&call.to)) else {
                 continue;
-            }
-            if edge.from.kind == EntityKind::Service && edge.to.kind == EntityKind::Service {
-                let pair = (edge.from.clone(), edge.to.clone());
-                match remembered.get(&pair) {
-                    Some(&i) => self.calls[i].last_seen_ms = now_ms,
-                    None => {
-                        remembered.insert(pair, self.calls.len());
-                        self.calls.push(RememberedCall {
-                            from: edge.from.clone(),
-                            to: edge.to.clone(),
-                            last_seen_ms: now_ms,
-                        });
-                    }
-                }
+            };
+            if seen.remove(&(from, to)) {
+                call.last_seen_ms = now_ms;
+            } else {
+                builder.link(from, to);
             }
         }
-        for call in &self.calls {
-            let both_present = [&call.from, &call.to]
-                .iter()
-                .all(|e| e.key().is_ok_and(|k| builder.contains(&k)));
-            if both_present && call.last_seen_ms < now_ms {
-                // Checked when first added, so this cannot fail.
-                let _ = builder.add_edge(cluster, &call.from, &call.to);
-            }
-        }
-        self.graph = builder.build();
-        self.graph
-            .nodes()
-            .iter()
-            .map(|n| by_key.get(&n.key).copied())
-            .collect()
+        let mut new: Vec<(u32, u32)> = seen.into_iter().collect();
+        new.sort_unstable();
+        self.calls
+            .extend(new.into_iter().map(|(from, to)| RememberedCall {
+                from: builder.entity(from).clone(),
+                to: builder.entity(to).clone(),
+                last_seen_ms: now_ms,
+            }));
     }
 
     /// M2 and stages 1–2 of M3 for every entity with input.
@@ -194,12 +205,10 @@ impl ClusterState {
                     continue;
                 }
                 if measured.iter().any(|&(m, _)| m == sample.metric) {
-                    issues.push(rejected(|cluster, entity, metric| {
-                        AiopsError::DuplicateMetric {
-                            cluster,
-                            entity,
-                            metric,
-                        }
+                    issues.push(rejected(|cluster, entity, metric| AiopsError::DuplicateMetric {
+                        cluster,
+                        entity,
+                        metric,
                     }));
                     continue;
                 }
@@ -388,9 +397,7 @@ impl ClusterState {
                 parent.insert(u, v);
                 queue.push_back((u, depth + 1));
                 let candidate = rank(u, depth + 1);
-                if self.records[u].r_weighted >= min_local
-                    && best.is_none_or(|b| better(candidate, b))
-                {
+                if self.records[u].r_weighted >= min_local && best.is_none_or(|b| better(candidate, b)) {
                     best = Some(candidate);
                 }
             }
@@ -491,7 +498,11 @@ mod tests {
             reason: String::new(),
         };
         merge_findings(&mut scores, &[finding(0.4)]);
-        assert_eq!((scores[0].score, scores[0].anomalous), (0.4, true), "a fact beats a non-anomaly");
+        assert_eq!(
+            (scores[0].score, scores[0].anomalous),
+            (0.4, true),
+            "a fact beats a non-anomaly"
+        );
         merge_findings(&mut scores, &[finding(0.3)]);
         assert_eq!(scores[0].score, 0.4);
         merge_findings(&mut scores, &[finding(0.9)]);

@@ -136,14 +136,19 @@ pub fn detect(signals: &Signals, metrics: &[(Metric, f64)], now_ms: i64) -> Vec<
     if let Some(burn) = signals.slo_burn_rate
         && let Some(score) = tier(burn, &SLO_BURN)
     {
-        push(Metric::SloBurn, score, format!("error budget burning at {burn:.1}x"));
+        push(
+            Metric::SloBurn,
+            score,
+            format!("error budget burning at {burn:.1}x"),
+        );
     }
     for &(metric, value) in metrics {
         let hit = match metric {
             Metric::ErrorRate => tier(value, &HIGH_ERROR_RATE)
                 .map(|s| (Metric::HighErrorRate, s, format!("error rate {value:.3}"))),
-            Metric::LatencyP99Ms => tier(value, &HIGH_LATENCY_MS)
-                .map(|s| (Metric::HighLatency, s, format!("p99 {value:.0} ms"))),
+            Metric::LatencyP99Ms => {
+                tier(value, &HIGH_LATENCY_MS).map(|s| (Metric::HighLatency, s, format!("p99 {value:.0} ms")))
+            }
             _ => None,
         };
         if let Some((metric, score, reason)) = hit {
@@ -191,7 +196,10 @@ mod tests {
         assert_eq!(scores(&at(0), &[]), [(Metric::CriticalEvent, 0.85)]);
         assert_eq!(scores(&at(CRITICAL_EVENT_WINDOW_MS), &[]).len(), 1);
         assert!(scores(&at(CRITICAL_EVENT_WINDOW_MS + 1), &[]).is_empty());
-        assert!(scores(&at(-1000), &[]).is_empty(), "events from the future are ignored");
+        assert!(
+            scores(&at(-1000), &[]).is_empty(),
+            "events from the future are ignored"
+        );
     }
 
     #[test]
@@ -206,7 +214,11 @@ mod tests {
         signals.deployment_unavailable_ratio = Some(0.5);
         assert!(scores(&signals, &[]).contains(&(Metric::DeploymentImpact, 0.80)));
         signals.deployment_unavailable_ratio = Some(0.49);
-        assert!(!scores(&signals, &[]).iter().any(|(m, _)| *m == Metric::DeploymentImpact));
+        assert!(
+            !scores(&signals, &[])
+                .iter()
+                .any(|(m, _)| *m == Metric::DeploymentImpact)
+        );
     }
 
     #[test]

@@ -62,15 +62,24 @@ impl EngineConfig {
         };
         let unit = |x: f64| (0.0..=1.0).contains(&x);
         let b = &self.baseline;
-        check(b.alpha > 0.0 && b.alpha <= 1.0, "baseline.alpha", "must be in (0, 1]")?;
-        check(b.threshold_sigma > 0.0, "baseline.threshold_sigma", "must be positive")?;
+        check(
+            b.alpha > 0.0 && b.alpha <= 1.0,
+            "baseline.alpha",
+            "must be in (0, 1]",
+        )?;
+        check(
+            b.threshold_sigma > 0.0,
+            "baseline.threshold_sigma",
+            "must be positive",
+        )?;
         check(b.sigmoid_k > 0.0, "baseline.sigmoid_k", "must be positive")?;
         let r = &self.risk;
         check(unit(r.temporal_floor), "risk.temporal_floor", "must be in [0, 1]")?;
         check(r.temporal_tau_ms > 0, "risk.temporal_tau_ms", "must be positive")?;
         check(unit(r.self_weight), "risk.self_weight", "must be in [0, 1]")?;
         check(
-            r.cluster_weights.iter().all(|&w| w >= 0.0) && r.cluster_weights.iter().sum::<f64>() <= 1.0 + 1e-9,
+            r.cluster_weights.iter().all(|&w| w >= 0.0)
+                && r.cluster_weights.iter().sum::<f64>() <= 1.0 + 1e-9,
             "risk.cluster_weights",
             "must be non-negative and sum to at most 1",
         )?;
@@ -93,8 +102,16 @@ impl EngineConfig {
             s.recovery_hold_ms,
             s.stale_after_ms,
         ];
-        check(durations.iter().all(|&d| d >= 0), "state durations", "must not be negative")?;
-        check(unit(self.root_cause_min_local), "root_cause_min_local", "must be in [0, 1]")
+        check(
+            durations.iter().all(|&d| d >= 0),
+            "state durations",
+            "must not be negative",
+        )?;
+        check(
+            unit(self.root_cause_min_local),
+            "root_cause_min_local",
+            "must be in [0, 1]",
+        )
     }
 }
 
@@ -180,18 +197,25 @@ impl Engine {
         for cluster_input in &input.clusters {
             let name = cluster_input.cluster.as_str();
             if ticked.contains(&name) {
-                out.issues.push(AiopsError::DuplicateCluster { cluster: name.to_owned() }.to_string());
+                out.issues.push(
+                    AiopsError::DuplicateCluster {
+                        cluster: name.to_owned(),
+                    }
+                    .to_string(),
+                );
                 continue;
             }
             ticked.push(name);
             let cluster = self.clusters.entry(name.to_owned()).or_default();
             let transitions = cluster.ingest(now_ms, cluster_input, &self.config, &mut out.issues);
-            let mut lifecycle = Lifecycle::new(name, cluster, &mut self.incidents, &self.config, now_ms, &mut out);
+            let mut lifecycle =
+                Lifecycle::new(name, cluster, &mut self.incidents, &self.config, now_ms, &mut out);
             lifecycle.apply(transitions);
         }
         for (name, cluster) in self.clusters.iter_mut() {
             let expired = cluster.expire(now_ms, &self.config);
-            let mut lifecycle = Lifecycle::new(name, cluster, &mut self.incidents, &self.config, now_ms, &mut out);
+            let mut lifecycle =
+                Lifecycle::new(name, cluster, &mut self.incidents, &self.config, now_ms, &mut out);
             lifecycle.apply(expired);
             lifecycle.maintain();
         }
@@ -266,13 +290,19 @@ impl Engine {
 
     /// Every number behind the risk of `key` in `cluster` after the last tick.
     pub fn explain(&self, cluster: &str, key: &str) -> Result<Explanation, AiopsError> {
-        let state = self.clusters.get(cluster).ok_or_else(|| AiopsError::UnknownCluster {
-            cluster: cluster.to_owned(),
-        })?;
-        let index = state.graph.index_of(key).ok_or_else(|| AiopsError::UnknownEntity {
-            cluster: cluster.to_owned(),
-            entity: key.to_owned(),
-        })?;
+        let state = self
+            .clusters
+            .get(cluster)
+            .ok_or_else(|| AiopsError::UnknownCluster {
+                cluster: cluster.to_owned(),
+            })?;
+        let index = state
+            .graph
+            .index_of(key)
+            .ok_or_else(|| AiopsError::UnknownEntity {
+                cluster: cluster.to_owned(),
+                entity: key.to_owned(),
+            })?;
         Ok(explain(cluster, state, index, &self.config))
     }
 }
@@ -328,7 +358,9 @@ impl<'a> Lifecycle<'a> {
     }
 
     fn update_member(&mut self, seq: u64, key: &str, transition: &Transition) {
-        let Some(incident) = self.incidents.get_mut(seq) else { return };
+        let Some(incident) = self.incidents.get_mut(seq) else {
+            return;
+        };
         if let Some(member) = incident.member_mut(key) {
             member.state = transition.to;
             member.active = is_active(transition.to);
@@ -374,7 +406,9 @@ impl<'a> Lifecycle<'a> {
     /// An entity started warning and belongs to no open incident.
     fn join(&mut self, key: &str) {
         let cluster = self.cluster;
-        let Some(index) = cluster.graph.index_of(key) else { return };
+        let Some(index) = cluster.graph.index_of(key) else {
+            return;
+        };
         let (root, _) = cluster.root_cause(index, self.config);
         let root_key = &cluster.graph.node(root).key;
         let existing = self
@@ -407,7 +441,9 @@ impl<'a> Lifecycle<'a> {
     /// The open incident whose root cause now leads to `root`, if any.
     fn open_rooted_at(&self, root: usize) -> Option<u64> {
         self.incidents.open_seqs().into_iter().find(|&seq| {
-            let Some(incident) = self.incidents.get(seq) else { return false };
+            let Some(incident) = self.incidents.get(seq) else {
+                return false;
+            };
             incident.cluster == self.name
                 && self
                     .cluster
@@ -429,7 +465,9 @@ impl<'a> Lifecycle<'a> {
             self.reroot(seq);
         }
         for seq in open {
-            let Some(incident) = self.incidents.get_mut(seq) else { continue };
+            let Some(incident) = self.incidents.get_mut(seq) else {
+                continue;
+            };
             refresh_members(incident, self.cluster, self.now_ms);
             if incident.settle(self.now_ms) {
                 self.out.incidents_resolved.push(incident.id.clone());
@@ -440,8 +478,12 @@ impl<'a> Lifecycle<'a> {
 
     fn reroot(&mut self, seq: u64) {
         let cluster = self.cluster;
-        let Some(incident) = self.incidents.get(seq) else { return };
-        let Some(current) = cluster.graph.index_of(&incident.root_cause) else { return };
+        let Some(incident) = self.incidents.get(seq) else {
+            return;
+        };
+        let Some(current) = cluster.graph.index_of(&incident.root_cause) else {
+            return;
+        };
         let (root, _) = cluster.root_cause(current, self.config);
         if root == current {
             return;
@@ -460,8 +502,12 @@ impl<'a> Lifecycle<'a> {
         let survivor = match other {
             Some(other) => {
                 let (survivor, absorbed) = (seq.min(other), seq.max(other));
-                let Some(absorbed) = self.incidents.remove(absorbed) else { return };
-                let Some(target) = self.incidents.get_mut(survivor) else { return };
+                let Some(absorbed) = self.incidents.remove(absorbed) else {
+                    return;
+                };
+                let Some(target) = self.incidents.get_mut(survivor) else {
+                    return;
+                };
                 self.out.incidents_merged.push(Merge {
                     from: absorbed.id.clone(),
                     into: target.id.clone(),
@@ -482,7 +528,9 @@ impl<'a> Lifecycle<'a> {
             .index_of(&previous)
             .map_or(Role::Affected, |i| self.role_of(i, root));
         let new_root = self.member(root, Role::RootCause);
-        let Some(incident) = self.incidents.get_mut(survivor) else { return };
+        let Some(incident) = self.incidents.get_mut(survivor) else {
+            return;
+        };
         incident.root_cause = root_key.clone();
         if let Some(old) = incident.member_mut(&previous) {
             old.role = previous_role;
@@ -546,5 +594,11 @@ fn fold(target: &mut Incident, absorbed: Incident, now_ms: i64) {
     target.severity = target.severity.max(absorbed.severity);
     target.started_at_ms = target.started_at_ms.min(absorbed.started_at_ms);
     let root = target.root_cause.clone();
-    target.record(now_ms, &root, Event::Merged { incident: absorbed.id });
+    target.record(
+        now_ms,
+        &root,
+        Event::Merged {
+            incident: absorbed.id,
+        },
+    );
 }

@@ -147,7 +147,10 @@ mod tests {
         assert_eq!(svc.key().unwrap(), "shop/service/cart");
         let node = EntityRef::new(EntityKind::Node, "whatever", "worker-1");
         assert_eq!(node.key().unwrap(), "_cluster/node/worker-1");
-        assert_eq!(EntityRef::node("worker-1").key().unwrap(), "_cluster/node/worker-1");
+        assert_eq!(
+            EntityRef::node("worker-1").key().unwrap(),
+            "_cluster/node/worker-1"
+        );
     }
 
     #[test]
@@ -155,7 +158,11 @@ mod tests {
         assert!(EntityRef::new(EntityKind::Service, "shop", "").key().is_err());
         assert!(EntityRef::new(EntityKind::Service, "", "cart").key().is_err());
         // The original's APM keys `ns/service/ns/name` cannot be built.
-        assert!(EntityRef::new(EntityKind::Service, "shop", "shop/cart").key().is_err());
+        assert!(
+            EntityRef::new(EntityKind::Service, "shop", "shop/cart")
+                .key()
+                .is_err()
+        );
     }
 
     #[test]

@@ -63,10 +63,7 @@ pub enum AiopsError {
     UnknownEntity { cluster: String, entity: String },
 
     #[error("cluster {cluster}: invalid saved state: {reason}")]
-    InvalidState {
-        cluster: String,
-        reason: &'static str,
-    },
+    InvalidState { cluster: String, reason: &'static str },
 
     #[error("invalid configuration: {field} {reason}")]
     InvalidConfig {

@@ -121,10 +121,7 @@ pub(crate) fn explain(
         propagated: record.propagated,
         dependencies,
         r_final: record.r_final,
-        path_to_root_cause: path
-            .iter()
-            .map(|&i| cluster.graph.node(i).key.clone())
-            .collect(),
+        path_to_root_cause: path.iter().map(|&i| cluster.graph.node(i).key.clone()).collect(),
         root_cause: cluster.graph.node(root).key.clone(),
         formula,
     }
@@ -198,7 +195,11 @@ fn formula_lines(
     let mut lines = vec![
         format!(
             "C1 = Σ w·score = {} = {:.3}",
-            if statistical.is_empty() { "0".to_owned() } else { statistical.join(" + ") },
+            if statistical.is_empty() {
+                "0".to_owned()
+            } else {
+                statistical.join(" + ")
+            },
             t.local.statistical
         ),
         format!(

@@ -64,11 +64,15 @@ pub struct Reached {
     pub depth: usize,
 }
 
-/// Collects entities and edges, then builds the graph.
+/// Collects entities and edges, then builds the graph. Entities get a provisional index in
+/// the order they are added; [`GraphBuilder::build`] says where each one ended up.
 #[derive(Debug, Default)]
 pub struct GraphBuilder {
-    nodes: HashMap<String, EntityRef>,
-    edges: HashSet<(String, String)>,
+    /// Exactly as the caller spelt them, so repeated mentions skip formatting the key.
+    by_ref: HashMap<EntityRef, u32>,
+    by_key: HashMap<String, u32>,
+    nodes: Vec<GraphNode>,
+    edges: HashSet<(u32, u32)>,
 }
 
 impl GraphBuilder {
@@ -76,52 +80,94 @@ impl GraphBuilder {
         Self::default()
     }
 
-    /// Adds an entity (again is fine) and returns its key.
-    pub fn add_entity(&mut self, entity: &EntityRef) -> Result<String, AiopsError> {
-        let key = entity.key()?;
-        if !self.nodes.contains_key(&key) {
-            self.nodes.insert(key.clone(), entity.clone());
+    /// The provisional index of an entity already added.
+    pub fn find(&self, entity: &EntityRef) -> Option<u32> {
+        match self.by_ref.get(entity) {
+            Some(&i) => Some(i),
+            None => self.by_key.get(&entity.key().ok()?).copied(),
         }
-        Ok(key)
     }
 
-    /// Adds `from → to`, adding both ends if they are new. `cluster` only names the error.
+    /// Adds an entity (again is fine) and returns its provisional index.
+    pub fn add_entity(&mut self, entity: &EntityRef) -> Result<u32, AiopsError> {
+        if let Some(&i) = self.by_ref.get(entity) {
+            return Ok(i);
+        }
+        let key = entity.key()?;
+        let i = match self.by_key.get(&key) {
+            Some(&i) => i,
+            None => {
+                let i = self.nodes.len() as u32;
+                self.by_key.insert(key.clone(), i);
+                self.nodes.push(GraphNode {
+                    key,
+                    entity: entity.clone(),
+                });
+                i
+            }
+        };
+        self.by_ref.insert(entity.clone(), i);
+        Ok(i)
+    }
+
+    /// The key of a provisional index.
+    pub fn key(&self, index: u32) -> &str {
+        &self.nodes[index as usize].key
+    }
+
+    pub fn entity(&self, index: u32) -> &EntityRef {
+        &self.nodes[index as usize].entity
+    }
+
+    /// Adds `from → to`, adding both ends if they are new; returns their provisional indices.
+    /// `cluster` only names the error.
     pub fn add_edge(
         &mut self,
         cluster: &str,
         from: &EntityRef,
         to: &EntityRef,
-    ) -> Result<(), AiopsError> {
-        let from_key = from.key()?;
-        let to_key = to.key()?;
-        if EdgeKind::between(from.kind, to.kind).is_none() || from_key == to_key {
+    ) -> Result<(u32, u32), AiopsError> {
+        let f = self.add_entity(from)?;
+        let t = self.add_entity(to)?;
+        if EdgeKind::between(from.kind, to.kind).is_none() || f == t {
             return Err(AiopsError::InvalidEdge {
                 cluster: cluster.to_owned(),
-                from: from_key,
-                to: to_key,
+                from: self.key(f).to_owned(),
+                to: self.key(t).to_owned(),
                 from_kind: from.kind,
                 to_kind: to.kind,
             });
         }
-        self.add_entity(from)?;
-        self.add_entity(to)?;
-        self.edges.insert((from_key, to_key));
-        Ok(())
+        self.edges.insert((f, t));
+        Ok((f, t))
+    }
+
+    /// Adds an edge between two entities already added and already checked.
+    pub(crate) fn link(&mut self, from: u32, to: u32) {
+        self.edges.insert((from, to));
     }
 
     pub fn contains(&self, key: &str) -> bool {
-        self.nodes.contains_key(key)
+        self.by_key.contains_key(key)
     }
 
-    pub fn build(self) -> DependencyGraph {
-        let mut nodes: Vec<GraphNode> = self
-            .nodes
-            .into_iter()
-            .map(|(key, entity)| GraphNode { key, entity })
+    /// The graph, and for each provisional index the final one.
+    pub fn build(self) -> (DependencyGraph, Vec<u32>) {
+        let mut order: Vec<u32> = (0..self.nodes.len() as u32).collect();
+        let rank = |i: &u32| {
+            let n = &self.nodes[*i as usize];
+            (n.entity.kind.layer(), n.key.as_str())
+        };
+        order.sort_unstable_by(|a, b| rank(a).cmp(&rank(b)));
+        let mut final_index = vec![0u32; order.len()];
+        for (new, &old) in order.iter().enumerate() {
+            final_index[old as usize] = new as u32;
+        }
+        let mut slots: Vec<Option<GraphNode>> = self.nodes.into_iter().map(Some).collect();
+        let nodes: Vec<GraphNode> = order
+            .iter()
+            .map(|&old| slots[old as usize].take().expect("each index once"))
             .collect();
-        nodes.sort_unstable_by(|a, b| {
-            (a.entity.kind.layer(), &a.key).cmp(&(b.entity.kind.layer(), &b.key))
-        });
         let index: HashMap<String, usize> = nodes
             .iter()
             .enumerate()
@@ -129,22 +175,23 @@ impl GraphBuilder {
             .collect();
         let mut forward = vec![Vec::new(); nodes.len()];
         let mut reverse = vec![Vec::new(); nodes.len()];
-        for (from, to) in &self.edges {
-            let (f, t) = (index[from], index[to]);
-            forward[f].push(t as u32);
-            reverse[t].push(f as u32);
+        for &(from, to) in &self.edges {
+            let (f, t) = (final_index[from as usize], final_index[to as usize]);
+            forward[f as usize].push(t);
+            reverse[t as usize].push(f);
         }
         for list in forward.iter_mut().chain(reverse.iter_mut()) {
             list.sort_unstable();
         }
         let order = dependency_first_order(&forward, &reverse);
-        DependencyGraph {
+        let graph = DependencyGraph {
             nodes,
             index,
             forward,
             reverse,
             order,
-        }
+        };
+        (graph, final_index)
     }
 }
 
@@ -324,7 +371,7 @@ impl TryFrom<GraphRepr> for DependencyGraph {
             let to = EntityRef::parse_key(&edge.to)?;
             builder.add_edge("restored", &from, &to)?;
         }
-        Ok(builder.build())
+        Ok(builder.build().0)
     }
 }
 
@@ -357,7 +404,7 @@ mod tests {
         b.add_edge(c, &pod("api-1"), &EntityRef::node("n2")).unwrap();
         b.add_edge(c, &svc("api"), &svc("web")).unwrap();
         b.add_edge(c, &svc("web"), &pod("web-1")).unwrap();
-        b.build()
+        b.build().0
     }
 
     #[test]
@@ -372,10 +419,19 @@ mod tests {
                 .find(|e| e.from == from && e.to == to)
                 .map(|e| e.kind)
         };
-        assert_eq!(kind("shop/ingress/front", "shop/service/web"), Some(EdgeKind::RoutesTo));
-        assert_eq!(kind("shop/service/web", "shop/pod/web-1"), Some(EdgeKind::Selects));
+        assert_eq!(
+            kind("shop/ingress/front", "shop/service/web"),
+            Some(EdgeKind::RoutesTo)
+        );
+        assert_eq!(
+            kind("shop/service/web", "shop/pod/web-1"),
+            Some(EdgeKind::Selects)
+        );
         assert_eq!(kind("shop/pod/web-1", "_cluster/node/n1"), Some(EdgeKind::RunsOn));
-        assert_eq!(kind("shop/service/web", "shop/service/api"), Some(EdgeKind::Calls));
+        assert_eq!(
+            kind("shop/service/web", "shop/service/api"),
+            Some(EdgeKind::Calls)
+        );
     }
 
     #[test]
@@ -436,7 +492,10 @@ mod tests {
         assert_eq!(position.len(), g.len());
         for edge in g.edges() {
             if edge.kind != EdgeKind::Calls {
-                assert!(position[edge.to.as_str()] < position[edge.from.as_str()], "{edge:?}");
+                assert!(
+                    position[edge.to.as_str()] < position[edge.from.as_str()],
+                    "{edge:?}"
+                );
             }
         }
         assert!(position["shop/service/web"] < position["shop/ingress/front"]);
@@ -450,7 +509,7 @@ mod tests {
         let mut b2 = GraphBuilder::new();
         b2.add_edge("c1", &svc("c"), &svc("a")).unwrap();
         b2.add_edge("c1", &svc("b"), &svc("a")).unwrap();
-        assert_eq!(b.build().dependency_first(), b2.build().dependency_first());
+        assert_eq!(b.build().0.dependency_first(), b2.build().0.dependency_first());
     }
 
     #[test]

@@ -83,11 +83,7 @@ pub enum Event {
     /// The root cause was set (at opening) or moved deeper (`previous` was the root before).
     RootCauseIdentified { previous: Option<String> },
     /// A member's own state machine moved.
-    EntityStateChange {
-        from: State,
-        to: State,
-        reason: Reason,
-    },
+    EntityStateChange { from: State, to: State, reason: Reason },
     /// The incident's state moved.
     StateChange { from: State, to: State },
     /// The peak risk crossed into a higher severity.
@@ -232,7 +228,14 @@ impl IncidentStore {
             entities: vec![root],
             timeline: Vec::new(),
         };
-        incident.record(at_ms, &key, Event::AnomalyDetected { role: Role::RootCause, metrics });
+        incident.record(
+            at_ms,
+            &key,
+            Event::AnomalyDetected {
+                role: Role::RootCause,
+                metrics,
+            },
+        );
         incident.record(at_ms, &key, Event::RootCauseIdentified { previous: None });
         self.incidents.insert(seq, incident);
         self.open.insert(seq);
@@ -313,7 +316,9 @@ impl IncidentStore {
         for i in &in_period {
             *by_severity.entry(i.severity).or_default() += 1;
             *by_state.entry(i.state).or_default() += 1;
-            *roots.entry((i.cluster.as_str(), i.root_cause.as_str())).or_default() += 1;
+            *roots
+                .entry((i.cluster.as_str(), i.root_cause.as_str()))
+                .or_default() += 1;
         }
         let mut top_root_causes: Vec<RootCauseCount> = roots
             .into_iter()
@@ -323,7 +328,7 @@ impl IncidentStore {
                 count,
             })
             .collect();
-        top_root_causes.sort_by(|a, b| b.count.cmp(&a.count));
+        top_root_causes.sort_by_key(|r| std::cmp::Reverse(r.count));
         top_root_causes.truncate(TOP_ROOT_CAUSES);
         let total = in_period.len();
         let recurring = in_period.iter().filter(|i| i.recurrence > 0).count();
@@ -403,17 +408,27 @@ mod tests {
     #[test]
     fn state_follows_members_and_severity_survives_resolution() {
         let mut store = IncidentStore::default();
-        let seq = store.open("c1", member("a/pod/p", Role::RootCause, 0.3, State::Warning), vec![], T0);
+        let seq = store.open(
+            "c1",
+            member("a/pod/p", Role::RootCause, 0.3, State::Warning),
+            vec![],
+            T0,
+        );
         let i = store.get_mut(seq).unwrap();
         assert_eq!(i.id, format!("inc-{T0}-0000"));
         i.observe_risk(T0 + 1, "a/pod/p", 0.75);
         assert_eq!(i.severity, Severity::High);
         i.entities[0].state = State::Incident;
         assert!(!i.settle(T0 + 2));
-        i.entities.push(member("a/pod/q", Role::Affected, 0.3, State::Warning));
+        i.entities
+            .push(member("a/pod/q", Role::Affected, 0.3, State::Warning));
         i.entities[0].state = State::Recovery;
         assert!(!i.settle(T0 + 3));
-        assert_eq!(i.state, State::Incident, "an escalated incident does not fall back to warning");
+        assert_eq!(
+            i.state,
+            State::Incident,
+            "an escalated incident does not fall back to warning"
+        );
         i.entities[1].active = false;
         i.settle(T0 + 4);
         assert_eq!(i.state, State::Recovery);
@@ -440,7 +455,17 @@ mod tests {
             .collect();
         assert_eq!(
             events,
-            ["anomaly", "root", "severity", "state", "state", "state", "recurrence", "state", "resolved"]
+            [
+                "anomaly",
+                "root",
+                "severity",
+                "state",
+                "state",
+                "state",
+                "recurrence",
+                "state",
+                "resolved"
+            ]
         );
     }
 
@@ -458,7 +483,12 @@ mod tests {
         .enumerate()
         {
             let peak = 0.45 + 0.2 * n as f64;
-            let seq = store.open("c1", member(root, Role::RootCause, peak, State::Warning), vec![], T0 + start);
+            let seq = store.open(
+                "c1",
+                member(root, Role::RootCause, peak, State::Warning),
+                vec![],
+                T0 + start,
+            );
             let i = store.get_mut(seq).unwrap();
             i.recurrence = recur;
             if let Some(length) = length {
@@ -478,7 +508,10 @@ mod tests {
         assert_eq!(s.top_root_causes[0].entity, "a/pod/p");
         assert_eq!(s.top_root_causes[0].count, 2);
         let empty = store.statistics(0, 1);
-        assert_eq!((empty.total, empty.mttr_ms, empty.recurrence_rate), (0, None, None));
+        assert_eq!(
+            (empty.total, empty.mttr_ms, empty.recurrence_rate),
+            (0, None, None)
+        );
         assert_eq!(store.prune_resolved_before(T0 + hour), 1);
         assert_eq!(store.len(), 3);
     }

@@ -57,7 +57,7 @@ pub use input::{ClusterInput, EdgeInput, EntityInput, Sample, TickInput};
 pub use metric::{Channel, DEFAULT_WEIGHT, Direction, Metric};
 pub use report::{ClusterReport, ClusterRisk, EntityRisk, Merge, StateChange, TickOutput};
 pub use risk::{
-    ClusterLevel, LocalRisk, MetricScore, RiskConfig, RiskLevel, breadth_boost, burn_rate,
-    cluster_risk, growth_factor, growth_ratio, local_risk, propagate, slo_factor, time_weight,
+    ClusterLevel, LocalRisk, MetricScore, RiskConfig, RiskLevel, breadth_boost, burn_rate, cluster_risk,
+    growth_factor, growth_ratio, local_risk, propagate, slo_factor, time_weight,
 };
 pub use state::{Machine, Reason, State, StateConfig, Timers, Transition};

@@ -197,7 +197,12 @@ mod tests {
 
     #[test]
     fn names_match_serde() {
-        for metric in [Metric::ErrorRate, Metric::LatencyP99Ms, Metric::SloBurn, Metric::PsiIo] {
+        for metric in [
+            Metric::ErrorRate,
+            Metric::LatencyP99Ms,
+            Metric::SloBurn,
+            Metric::PsiIo,
+        ] {
             let json = serde_json::to_string(&metric).unwrap();
             assert_eq!(json, format!("\"{metric}\""));
         }

@@ -191,9 +191,7 @@ impl RiskLevel {
 }
 
 /// Level of a cluster's risk (0–100).
-#[derive(
-    Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize,
-)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum ClusterLevel {
     #[default]
@@ -298,10 +296,16 @@ mod tests {
     fn time_weight_grows_from_the_floor() {
         let c = RiskConfig::default();
         assert!(close(time_weight(0, &c), 0.7));
-        assert!(close(time_weight(300_000, &c), 0.7 + 0.3 * (1.0 - (-1.0f64).exp())));
+        assert!(close(
+            time_weight(300_000, &c),
+            0.7 + 0.3 * (1.0 - (-1.0f64).exp())
+        ));
         assert!((time_weight(600_000, &c) - 0.9594).abs() < 1e-3);
         assert!(time_weight(i64::MAX / 2, &c) <= 1.0);
-        assert!(close(time_weight(-5, &c), 0.7), "a clock skew never goes below the floor");
+        assert!(
+            close(time_weight(-5, &c), 0.7),
+            "a clock skew never goes below the floor"
+        );
     }
 
     #[test]
@@ -335,7 +339,10 @@ mod tests {
         let c = RiskConfig::default();
         assert_eq!(cluster_risk(1.0, 1.0, 1.0, &c), 100.0);
         assert_eq!(cluster_risk(0.5, 0.5, 0.0, &c), 40.0);
-        assert!(cluster_risk(1.0, 1.0, growth_factor(3.0), &c) > 80.0, "> 80 is reachable");
+        assert!(
+            cluster_risk(1.0, 1.0, growth_factor(3.0), &c) > 80.0,
+            "> 80 is reachable"
+        );
     }
 
     #[test]

@@ -93,7 +93,10 @@ impl World {
                     .with(Metric::CpuPct, rng.around(40.0, 0.08))
                     .with(Metric::MemoryPct, memory)
                     .with(Metric::DiskPct, rng.around(50.0, 0.01))
-                    .with(Metric::PsiMemory, if pressure { 35.0 } else { rng.around(1.0, 0.2) })
+                    .with(
+                        Metric::PsiMemory,
+                        if pressure { 35.0 } else { rng.around(1.0, 0.2) },
+                    )
                     .with_signals(Signals {
                         memory_pressure: pressure,
                         ..Signals::default()
@@ -264,7 +267,10 @@ fn node_memory_pressure_is_one_incident_rooted_at_the_node() {
     let resolved: Vec<&String> = run.outputs.iter().flat_map(|o| &o.incidents_resolved).collect();
     assert_eq!(resolved, [&incident.id]);
     // Every machine is gone again.
-    assert_eq!(run.engine.entity_state(CLUSTER, "_cluster/node/node-0"), State::Healthy);
+    assert_eq!(
+        run.engine.entity_state(CLUSTER, "_cluster/node/node-0"),
+        State::Healthy
+    );
 }
 
 #[test]
@@ -307,7 +313,12 @@ fn recurrence_reopens_the_same_incident() {
     run.run(TICK, &node_fault());
     let incident = run.engine.incident(&id).unwrap();
     assert_eq!((incident.state, incident.recurrence), (State::Warning, 1));
-    assert!(incident.timeline.iter().any(|e| e.event == Event::Recurrence { count: 1 }));
+    assert!(
+        incident
+            .timeline
+            .iter()
+            .any(|e| e.event == Event::Recurrence { count: 1 })
+    );
     assert_eq!(run.engine.incidents().len(), 1);
     let stats = run.engine.statistics(T0, run.now + 1);
     assert_eq!(stats.recurrence_rate, Some(1.0));
@@ -346,7 +357,10 @@ fn separate_pod_incidents_merge_when_their_node_turns_out_to_be_the_cause() {
     assert_eq!(merges.len(), 1);
     assert_eq!(merges[0].into, incident.id);
     let has = |f: fn(&Event) -> bool| incident.timeline.iter().any(|e| f(&e.event));
-    assert!(has(|e| matches!(e, Event::RootCauseIdentified { previous: Some(_) })));
+    assert!(has(|e| matches!(
+        e,
+        Event::RootCauseIdentified { previous: Some(_) }
+    )));
     assert!(has(|e| matches!(e, Event::Merged { .. })));
     assert_eq!(
         incident.member("shop/pod/svc-0-0").map(|m| m.role),
@@ -365,12 +379,20 @@ fn explanations_show_every_term_and_the_path_to_the_root_cause() {
         ["shop/service/svc-0", "shop/pod/svc-0-0", "_cluster/node/node-0"]
     );
     assert_eq!(why.root_cause, "_cluster/node/node-0");
-    let error_rate = why.metrics.iter().find(|m| m.metric == Metric::ErrorRate).unwrap();
+    let error_rate = why
+        .metrics
+        .iter()
+        .find(|m| m.metric == Metric::ErrorRate)
+        .unwrap();
     let baseline = error_rate.baseline.unwrap();
     assert!(baseline.warm && baseline.mean < 0.01 && baseline.sigma > 0.0);
     assert!(error_rate.anomalous && error_rate.deviation.unwrap() > 3.0);
     assert!((error_rate.contribution - 0.25 * error_rate.score).abs() < 1e-12);
-    let fact = why.metrics.iter().find(|m| m.metric == Metric::HighErrorRate).unwrap();
+    let fact = why
+        .metrics
+        .iter()
+        .find(|m| m.metric == Metric::HighErrorRate)
+        .unwrap();
     assert_eq!((fact.score, fact.value, fact.deviation), (0.75, None, None));
     assert!(fact.reason.as_deref().unwrap().contains("error rate"));
     assert_eq!(why.dependencies.len(), 3, "two pods and the service it calls");
@@ -381,7 +403,11 @@ fn explanations_show_every_term_and_the_path_to_the_root_cause() {
 
     let node = run.engine.explain(CLUSTER, "_cluster/node/node-0").unwrap();
     assert_eq!(node.path_to_root_cause, ["_cluster/node/node-0"]);
-    assert!(node.metrics.iter().any(|m| m.metric == Metric::MemoryPressure && m.anomalous));
+    assert!(
+        node.metrics
+            .iter()
+            .any(|m| m.metric == Metric::MemoryPressure && m.anomalous)
+    );
     assert_eq!(node.propagated, None);
     assert!(run.engine.explain(CLUSTER, "shop/pod/nope").is_err());
     assert!(run.engine.explain("other", "shop/pod/nope").is_err());
@@ -408,7 +434,10 @@ fn engine_state_round_trips_through_json_mid_incident() {
         );
     }
     let bad = json.replacen("\"alpha\":0.033", "\"alpha\":2.0", 1);
-    assert!(serde_json::from_str::<Engine>(&bad).is_err(), "configuration is validated");
+    assert!(
+        serde_json::from_str::<Engine>(&bad).is_err(),
+        "configuration is validated"
+    );
 }
 
 #[test]
@@ -416,7 +445,10 @@ fn entities_that_vanish_expire_after_thirty_minutes() {
     let mut run = Run::small();
     run.warm_up();
     run.run(10 * MINUTE, &node_fault());
-    assert_eq!(run.engine.entity_state(CLUSTER, "_cluster/node/node-0"), State::Incident);
+    assert_eq!(
+        run.engine.entity_state(CLUSTER, "_cluster/node/node-0"),
+        State::Incident
+    );
     // The cluster stops reporting altogether.
     let last = run.now - TICK;
     let quiet = TickInput::default();
@@ -468,13 +500,19 @@ fn bad_input_is_skipped_and_reported() {
     assert!(out.issues.iter().any(|m| m.contains("more than once")));
     assert!(out.issues.iter().any(|m| m.contains("without namespace")));
     assert!(out.issues.iter().any(|m| m.contains("cannot depend on")));
-    let rps = engine.baseline(CLUSTER, "shop/service/svc-0", Metric::Rps).unwrap();
+    let rps = engine
+        .baseline(CLUSTER, "shop/service/svc-0", Metric::Rps)
+        .unwrap();
     assert_eq!(rps.ema, 1.0);
     let twice = TickInput {
         clusters: vec![input.clusters[0].clone(), input.clusters[0].clone()],
     };
     let out = engine.tick(T0 + TICK, &twice).unwrap();
-    assert!(out.issues.iter().any(|m| m.contains("cluster prod appears more than once")));
+    assert!(
+        out.issues
+            .iter()
+            .any(|m| m.contains("cluster prod appears more than once"))
+    );
 }
 
 #[test]
@@ -491,7 +529,10 @@ fn calls_edges_outlive_traffic_for_an_hour() {
         engine.tick(now, &input).unwrap();
         engine.graph(CLUSTER).unwrap().edges().len()
     };
-    assert_eq!(tick(&mut engine, T0, vec![EdgeInput::new(service(0), service(1))]), 1);
+    assert_eq!(
+        tick(&mut engine, T0, vec![EdgeInput::new(service(0), service(1))]),
+        1
+    );
     assert_eq!(tick(&mut engine, T0 + 60 * MINUTE, vec![]), 1);
     assert_eq!(tick(&mut engine, T0 + 60 * MINUTE + 1, vec![]), 0);
 }
@@ -510,8 +551,14 @@ fn slo_burn_is_weighted_in_plain_ratios() {
         }],
     };
     let out = engine.tick(T0, &burning(1.0)).unwrap();
-    assert_eq!((out.clusters[0].risk.f_slo, out.clusters[0].risk.risk), (0.5, 15.0));
-    assert!(out.clusters[0].ranking.is_empty(), "1x burns exactly the budget: no finding");
+    assert_eq!(
+        (out.clusters[0].risk.f_slo, out.clusters[0].risk.risk),
+        (0.5, 15.0)
+    );
+    assert!(
+        out.clusters[0].ranking.is_empty(),
+        "1x burns exactly the budget: no finding"
+    );
     let out = engine.tick(T0 + TICK, &burning(14.4)).unwrap();
     let risk = &out.clusters[0].risk;
     assert_eq!((risk.f_slo, risk.max_burn_rate), (1.0, 14.4));

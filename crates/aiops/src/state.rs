@@ -182,13 +182,31 @@ impl Machine {
                 );
                 if let Some(held) = high.filter(|&h| h >= config.incident_enter_ms) {
                     let threshold = config.incident_enter;
-                    (State::Incident, Reason::RiskAbove { threshold, held_ms: held })
+                    (
+                        State::Incident,
+                        Reason::RiskAbove {
+                            threshold,
+                            held_ms: held,
+                        },
+                    )
                 } else if let Some(held) = hot.filter(|&h| h >= config.incident_enter_ms) {
                     let threshold = config.cluster_escalation;
-                    (State::Incident, Reason::ClusterRiskAbove { threshold, held_ms: held })
+                    (
+                        State::Incident,
+                        Reason::ClusterRiskAbove {
+                            threshold,
+                            held_ms: held,
+                        },
+                    )
                 } else if let Some(held) = clear.filter(|&h| h >= config.warning_clear_ms) {
                     let threshold = config.warning_clear;
-                    (State::Healthy, Reason::RiskBelow { threshold, held_ms: held })
+                    (
+                        State::Healthy,
+                        Reason::RiskBelow {
+                            threshold,
+                            held_ms: held,
+                        },
+                    )
                 } else {
                     return None;
                 }
