@@ -324,4 +324,22 @@ mod tests {
         let later = feed(&mut b, Metric::LatencyP99Ms, &[100_000.0; 20]);
         assert!(later.iter().all(|o| o.anomalous));
     }
+
+    proptest::proptest! {
+        #[test]
+        fn ema_stays_within_the_samples_and_variance_non_negative(
+            values in proptest::collection::vec(-1e6f64..1e6, 1..300),
+        ) {
+            let mut b = Baseline::new(T0);
+            let observations = feed(&mut b, Metric::Rps, &values);
+            let lo = values.iter().copied().fold(f64::INFINITY, f64::min);
+            let hi = values.iter().copied().fold(f64::NEG_INFINITY, f64::max);
+            proptest::prop_assert!(b.ema >= lo - 1e-6 && b.ema <= hi + 1e-6);
+            proptest::prop_assert!(b.variance >= 0.0);
+            for o in observations {
+                proptest::prop_assert!((0.0..=1.0).contains(&o.score));
+                proptest::prop_assert!(!o.anomalous || o.deviation > 3.0);
+            }
+        }
+    }
 }

@@ -174,4 +174,18 @@ mod tests {
         assert!(EntityRef::parse_key("shop/deployment/cart").is_err());
         assert!(EntityRef::parse_key("default/node/n1").is_err());
     }
+
+    proptest::proptest! {
+        #[test]
+        fn valid_keys_round_trip(ns in "[a-z0-9-]{1,12}", name in "[a-z0-9.-]{1,20}", kind in 0usize..4) {
+            let kind = [EntityKind::Node, EntityKind::Pod, EntityKind::Service, EntityKind::Ingress][kind];
+            let key = EntityRef::new(kind, ns, name).key().unwrap();
+            proptest::prop_assert_eq!(EntityRef::parse_key(&key).unwrap().key().unwrap(), key);
+        }
+
+        #[test]
+        fn parse_key_never_panics(key in "\\PC{0,40}") {
+            let _ = EntityRef::parse_key(&key);
+        }
+    }
 }

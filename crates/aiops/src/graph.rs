@@ -523,4 +523,41 @@ mod tests {
         let bad = r#"{"nodes":[],"edges":[{"from":"_cluster/node/n","to":"a/pod/p","kind":"runs_on"}]}"#;
         assert!(serde_json::from_str::<DependencyGraph>(bad).is_err());
     }
+
+    proptest::proptest! {
+        /// Random layered graphs with random `calls`: the order is a permutation, and every
+        /// non-`calls` edge has its dependency first.
+        #[test]
+        fn order_is_a_dependency_first_permutation(
+            pods in proptest::collection::vec((0usize..4, 0usize..5), 1..30),
+            calls in proptest::collection::vec((0usize..5, 0usize..5), 0..12),
+        ) {
+            let mut b = GraphBuilder::new();
+            for (i, &(node, service)) in pods.iter().enumerate() {
+                let p = pod(&format!("p{i}"));
+                b.add_edge("c", &p, &EntityRef::node(format!("n{node}"))).unwrap();
+                b.add_edge("c", &svc(&format!("s{service}")), &p).unwrap();
+                b.add_edge("c", &ing(&format!("i{service}")), &svc(&format!("s{service}"))).unwrap();
+            }
+            for (from, to) in calls {
+                let _ = b.add_edge("c", &svc(&format!("s{from}")), &svc(&format!("s{to}")));
+            }
+            let g = b.build().0;
+            let mut seen: Vec<u32> = g.dependency_first().to_vec();
+            seen.sort_unstable();
+            proptest::prop_assert_eq!(seen, (0..g.len() as u32).collect::<Vec<_>>());
+            let position: HashMap<&str, usize> = g
+                .dependency_first()
+                .iter()
+                .enumerate()
+                .map(|(pos, &i)| (g.node(i as usize).key.as_str(), pos))
+                .collect();
+            for edge in g.edges().iter().filter(|e| e.kind != EdgeKind::Calls) {
+                // Only pod and node ends are certain: services may sit on a calls cycle.
+                if matches!(edge.kind, EdgeKind::RunsOn) {
+                    proptest::prop_assert!(position[edge.to.as_str()] < position[edge.from.as_str()]);
+                }
+            }
+        }
+    }
 }

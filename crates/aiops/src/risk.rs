@@ -358,4 +358,47 @@ mod tests {
         assert_eq!(ClusterLevel::of(50.0), ClusterLevel::Warning);
         assert_eq!(ClusterLevel::of(80.0), ClusterLevel::Critical);
     }
+
+    proptest::proptest! {
+        #[test]
+        fn local_risk_is_a_unit_value_and_grows_with_scores(
+            raw in proptest::collection::vec((0usize..8, 0.0f64..=1.0, proptest::bool::ANY), 0..12),
+            bump in 0.0f64..0.5,
+        ) {
+            const METRICS: [Metric; 8] = [
+                Metric::CpuPct, Metric::MemoryPct, Metric::DiskPct, Metric::PsiIo,
+                Metric::MemoryPressure, Metric::DiskPressure, Metric::NodeNotReady, Metric::Restarts,
+            ];
+            let scores: Vec<MetricScore> = raw
+                .iter()
+                .map(|&(m, score, anomalous)| MetricScore { metric: METRICS[m], score, anomalous })
+                .collect();
+            let base = local_risk(EntityKind::Node, &scores);
+            proptest::prop_assert!((0.0..=1.0).contains(&base.r_local));
+            let higher: Vec<MetricScore> = scores
+                .iter()
+                .map(|s| MetricScore { score: (s.score + bump).min(1.0), ..*s })
+                .collect();
+            proptest::prop_assert!(local_risk(EntityKind::Node, &higher).r_local >= base.r_local);
+        }
+
+        #[test]
+        fn propagation_never_lowers_risk_and_stays_in_range(
+            own in 0.0f64..=1.0,
+            deps in proptest::collection::vec(0.0f64..=1.0, 0..6),
+            alpha in 0.0f64..=1.0,
+        ) {
+            let (p, r) = propagate(own, &deps, alpha);
+            proptest::prop_assert!(r >= own && r <= 1.0);
+            proptest::prop_assert_eq!(p.is_some(), !deps.is_empty());
+        }
+
+        #[test]
+        fn time_weight_is_monotone_between_floor_and_one(a in 0i64..10_000_000, b in 0i64..10_000_000) {
+            let c = RiskConfig::default();
+            let (lo, hi) = (a.min(b), a.max(b));
+            proptest::prop_assert!(time_weight(lo, &c) <= time_weight(hi, &c));
+            proptest::prop_assert!((0.7..=1.0).contains(&time_weight(hi, &c)));
+        }
+    }
 }

@@ -565,3 +565,79 @@ fn slo_burn_is_weighted_in_plain_ratios() {
     let top = &out.clusters[0].ranking[0];
     assert!((top.r_local - 0.95 * 0.70).abs() < 1e-12);
 }
+
+/// Every active entity belongs to exactly one open incident, as an active member, and every
+/// open incident has its root cause among its members.
+fn check_invariants(engine: &Engine) -> Result<(), String> {
+    let open: Vec<_> = engine.incidents().iter().filter(|i| i.is_open()).collect();
+    for incident in &open {
+        let root = incident
+            .member(&incident.root_cause)
+            .ok_or_else(|| format!("{}: root not a member", incident.id))?;
+        if root.role != Role::RootCause {
+            return Err(format!("{}: root has role {:?}", incident.id, root.role));
+        }
+        if incident
+            .entities
+            .iter()
+            .filter(|e| e.role == Role::RootCause)
+            .count()
+            != 1
+        {
+            return Err(format!("{}: more than one root cause", incident.id));
+        }
+    }
+    let graph = engine.graph(CLUSTER).ok_or("no graph")?;
+    for node in graph.nodes() {
+        let state = engine.entity_state(CLUSTER, &node.key);
+        let holders = open
+            .iter()
+            .filter(|i| i.member(&node.key).is_some_and(|m| m.active))
+            .count();
+        let active = matches!(state, State::Warning | State::Incident | State::Recovery);
+        if holders != usize::from(active) {
+            return Err(format!(
+                "{} in {state:?} is active in {holders} incidents",
+                node.key
+            ));
+        }
+    }
+    Ok(())
+}
+
+proptest::proptest! {
+    #![proptest_config(proptest::prelude::ProptestConfig::with_cases(12))]
+
+    #[test]
+    fn random_fault_schedules_keep_incidents_consistent(
+        schedule in proptest::collection::vec((0usize..4, 1i64..8), 1..25),
+        seed in proptest::num::u64::ANY,
+    ) {
+        let mut run = Run::small();
+        run.rng = Rng(seed);
+        run.warm_up();
+        for (kind, minutes) in schedule {
+            let fault = match kind {
+                0 => Fault::default(),
+                1 => node_fault(),
+                2 => Fault { crashing: vec![(1, 1), (3, 0)], ..Fault::default() },
+                _ => Fault { node_pressure: Some(2), crashing: vec![(0, 0)] },
+            };
+            let end = run.now + minutes * MINUTE;
+            while run.now < end {
+                let input = run.world.input(&mut run.rng, &fault);
+                run.engine.tick(run.now, &input).unwrap();
+                run.now += TICK;
+                if let Err(problem) = check_invariants(&run.engine) {
+                    proptest::prop_assert!(false, "at {}: {problem}", run.now - T0);
+                }
+            }
+        }
+        // Quiet long enough, everything closes.
+        run.run(60 * MINUTE, &Fault::default());
+        proptest::prop_assert!(run.engine.incidents().iter().all(|i| !i.is_open()));
+        let stats = run.engine.statistics(T0, run.now);
+        proptest::prop_assert_eq!(stats.total, run.engine.incidents().len());
+        proptest::prop_assert!(run.engine.incidents().iter().all(|i| i.resolved_at_ms.is_some()));
+    }
+}
