@@ -1,1 +1,9 @@
-//! Integration tests of the simulator over real HTTP on loopback.
+//! Integration tests of the simulator over real HTTP on loopback (one test binary).
+
+#[path = "../support/mod.rs"]
+mod support;
+
+mod kube;
+mod kubectl;
+mod metrics;
+mod scenarios;
