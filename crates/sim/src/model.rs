@@ -392,6 +392,8 @@ pub struct WorkloadSpec {
     pub service_port: Option<u16>,
 }
 
+// The blueprint is a table of literals, which reads best positionally.
+#[allow(clippy::too_many_arguments)]
 const fn wl(
     kind: WorkloadKind,
     namespace: &'static str,

@@ -113,6 +113,9 @@ fn lock(sim: &SharedSim) -> std::sync::MutexGuard<'_, SimCluster> {
     sim.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
 }
 
+/// A rejected request: the `Status` response, boxed (it is large).
+type Reject = Box<Response>;
+
 /// A resource path, parsed.
 #[derive(Debug)]
 struct Target {
@@ -208,7 +211,7 @@ fn parse_target(group: &str, version: &str, rest: &[&str]) -> Option<Target> {
         other => (None, other.to_vec()),
     };
     let kind = Kind::from_path(group, version, rest.first()?)?;
-    if kind.info().namespaced == false && namespace.is_some() {
+    if !kind.info().namespaced && namespace.is_some() {
         return None;
     }
     let name = rest.get(1).map(|s| (*s).to_owned());
@@ -285,7 +288,7 @@ struct Selectors {
     fields: FieldSelector,
 }
 
-fn selectors(query: &HashMap<String, String>) -> Result<Selectors, Response> {
+fn selectors(query: &HashMap<String, String>) -> Result<Selectors, Reject> {
     let labels =
         LabelSelector::parse(query.get("labelSelector").map_or("", String::as_str)).map_err(bad_request)?;
     let fields =
@@ -302,7 +305,7 @@ impl Selectors {
 fn list(st: &ApiState, t: &Target, query: &HashMap<String, String>, accept: &str) -> Response {
     let sel = match selectors(query) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let sim = lock(&st.sim);
     let store = sim.store();
@@ -350,7 +353,7 @@ fn get(st: &ApiState, t: &Target, accept: &str) -> Response {
 fn watch(st: &ApiState, t: &Target, query: &HashMap<String, String>) -> Response {
     let sel = match selectors(query) {
         Ok(s) => s,
-        Err(r) => return r,
+        Err(r) => return *r,
     };
     let from = match query.get("resourceVersion").map(String::as_str) {
         None | Some("" | "0") => None,
@@ -496,11 +499,10 @@ fn write(
     sub: Option<&str>,
 ) -> Response {
     let name = t.name.clone().unwrap_or_default();
-    let allowed = match (t.kind.info().writable, sub) {
-        (Writes::Patch, None) => true,
-        (Writes::PatchScale, None | Some("scale")) => true,
-        _ => false,
-    };
+    let allowed = matches!(
+        (t.kind.info().writable, sub),
+        (Writes::Patch, None) | (Writes::PatchScale, None | Some("scale"))
+    );
     if !allowed {
         return status(
             StatusCode::METHOD_NOT_ALLOWED,
@@ -554,10 +556,10 @@ fn write(
         (Kind::Deployments, Some("scale")) => apply_scale(&mut sim, t, &patched),
         (Kind::Deployments, _) => apply_deployment(&mut sim, t, &current, &patched),
         (Kind::Nodes, _) => apply_node(&mut sim, &name, &patched),
-        _ => Err(invalid(t.kind, &name, "not writable")),
+        _ => Err(Box::new(invalid(t.kind, &name, "not writable"))),
     };
     if let Err(r) = result {
-        return r;
+        return *r;
     }
     let out = if sub == Some("scale") {
         scale_json(&sim, t)
@@ -569,19 +571,20 @@ fn write(
     out.unwrap_or_else(|| not_found(t.kind, &name))
 }
 
-fn apply_node(sim: &mut SimCluster, name: &str, patched: &Value) -> Result<(), Response> {
+fn apply_node(sim: &mut SimCluster, name: &str, patched: &Value) -> Result<(), Reject> {
     let node: Node =
         serde_json::from_value(patched.clone()).map_err(|e| invalid(Kind::Nodes, name, &e.to_string()))?;
     if node.metadata.name.as_deref().is_some_and(|n| n != name) {
-        return Err(invalid(
+        return Err(Box::new(invalid(
             Kind::Nodes,
             name,
             "metadata.name: Invalid value: the name of the object does not match the name on the URL",
-        ));
+        )));
     }
     let unschedulable = node.spec.and_then(|s| s.unschedulable).unwrap_or(false);
     sim.cordon(name, unschedulable)
-        .map_err(|e| sim_error(Kind::Nodes, name, e))
+        .map_err(|e| sim_error(Kind::Nodes, name, e))?;
+    Ok(())
 }
 
 fn apply_deployment(
@@ -589,7 +592,7 @@ fn apply_deployment(
     t: &Target,
     current: &Value,
     patched: &Value,
-) -> Result<(), Response> {
+) -> Result<(), Reject> {
     let (ns, name) = (
         t.namespace.as_deref().unwrap_or(""),
         t.name.as_deref().unwrap_or(""),
@@ -598,13 +601,13 @@ fn apply_deployment(
     let new: Deployment = serde_json::from_value(patched.clone()).map_err(|e| bad(e.to_string()))?;
     let old: Deployment = serde_json::from_value(current.clone()).map_err(|e| bad(e.to_string()))?;
     let (Some(new_spec), Some(old_spec)) = (new.spec, old.spec) else {
-        return Err(bad("spec: Required value".into()));
+        return Err(Box::new(bad("spec: Required value".into())));
     };
     let replicas = new_spec.replicas.unwrap_or(1);
     if replicas < 0 {
-        return Err(bad(format!(
+        return Err(Box::new(bad(format!(
             "spec.replicas: Invalid value: {replicas}: must be greater than or equal to 0"
-        )));
+        ))));
     }
     let restarted = |d: &k8s_openapi::api::core::v1::PodTemplateSpec| {
         d.metadata
@@ -634,7 +637,7 @@ fn apply_deployment(
     Ok(())
 }
 
-fn apply_scale(sim: &mut SimCluster, t: &Target, patched: &Value) -> Result<(), Response> {
+fn apply_scale(sim: &mut SimCluster, t: &Target, patched: &Value) -> Result<(), Reject> {
     let (ns, name) = (
         t.namespace.as_deref().unwrap_or(""),
         t.name.as_deref().unwrap_or(""),
@@ -643,14 +646,15 @@ fn apply_scale(sim: &mut SimCluster, t: &Target, patched: &Value) -> Result<(), 
         .map_err(|e| invalid(Kind::Deployments, name, &e.to_string()))?;
     let replicas = scale.spec.and_then(|s| s.replicas).unwrap_or(0);
     if replicas < 0 {
-        return Err(invalid(
+        return Err(Box::new(invalid(
             Kind::Deployments,
             name,
             &format!("spec.replicas: Invalid value: {replicas}: must be greater than or equal to 0"),
-        ));
+        )));
     }
     sim.scale(ns, name, replicas as u32)
-        .map_err(|e| sim_error(Kind::Deployments, name, e))
+        .map_err(|e| sim_error(Kind::Deployments, name, e))?;
+    Ok(())
 }
 
 fn scale_value(sim: &SimCluster, t: &Target) -> Option<Value> {

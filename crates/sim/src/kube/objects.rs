@@ -34,6 +34,8 @@ use crate::cluster::SimCluster;
 use crate::model::{self, EndpointKind, Pod, Role, Workload, WorkloadKind};
 
 type Labels = BTreeMap<String, String>;
+/// Objects of one kind as (namespace, name, JSON).
+type Rendered = Vec<(String, String, Value)>;
 
 /// Renders every object of the cluster into the store.
 pub fn sync(sim: &mut SimCluster) {
@@ -43,9 +45,8 @@ pub fn sync(sim: &mut SimCluster) {
     }
 }
 
-fn render_all(sim: &SimCluster) -> Vec<(Kind, Vec<(String, String, Value)>)> {
-    let mut out: BTreeMap<Kind, Vec<(String, String, Value)>> =
-        Kind::ALL.iter().map(|k| (*k, Vec::new())).collect();
+fn render_all(sim: &SimCluster) -> Vec<(Kind, Rendered)> {
+    let mut out: BTreeMap<Kind, Rendered> = Kind::ALL.iter().map(|k| (*k, Vec::new())).collect();
     let mut put = |kind: Kind, ns: &str, name: &str, v: Value| {
         out.entry(kind)
             .or_default()

@@ -77,7 +77,7 @@ async fn lists_gets_and_selectors() {
     let (_, by_name) = t
         .get(&format!("/api/v1/pods?fieldSelector=metadata.name%3D{one}"))
         .await;
-    assert_eq!(pod_names(&by_name), [one.clone()]);
+    assert_eq!(pod_names(&by_name), std::slice::from_ref(one));
     let (_, on_node) = t.get("/api/v1/pods?fieldSelector=spec.nodeName%3Dnode-2").await;
     let items = on_node["items"].as_array().unwrap();
     assert!(!items.is_empty() && items.iter().all(|p| p["spec"]["nodeName"] == "node-2"));
