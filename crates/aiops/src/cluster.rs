@@ -1,6 +1,6 @@
 //! The state the engine keeps per cluster, and one tick of M1–M4 over it.
 
-use std::collections::{HashMap, HashSet, VecDeque};
+use std::collections::VecDeque;
 
 use serde::{Deserialize, Serialize};
 
@@ -10,6 +10,7 @@ use crate::engine::EngineConfig;
 use crate::entity::{EntityKind, EntityRef};
 use crate::error::AiopsError;
 use crate::graph::{DEFAULT_TRACE_DEPTH, DependencyGraph, GraphBuilder};
+use crate::hash::{FastMap, FastSet};
 use crate::input::{ClusterInput, EntityInput};
 use crate::metric::Metric;
 use crate::report::{ClusterRisk, EntityRisk};
@@ -44,12 +45,12 @@ pub struct ClusterState {
     pub graph: DependencyGraph,
     /// Aligned with the graph's node indices.
     pub records: Vec<RiskRecord>,
-    pub baselines: HashMap<String, Vec<(Metric, Baseline)>>,
+    pub baselines: FastMap<String, Vec<(Metric, Baseline)>>,
     /// Deterministic findings of the last tick, for entities that had any.
-    pub findings: HashMap<String, Vec<Finding>>,
-    pub first_anomaly: HashMap<String, i64>,
+    pub findings: FastMap<String, Vec<Finding>>,
+    pub first_anomaly: FastMap<String, i64>,
     /// Machines of entities that are not plainly healthy.
-    pub machines: HashMap<String, Machine>,
+    pub machines: FastMap<String, Machine>,
     pub calls: Vec<RememberedCall>,
     /// (time, anomalous entities) over the growth window.
     pub anomaly_history: VecDeque<(i64, usize)>,
@@ -106,7 +107,7 @@ impl ClusterState {
                 inputs.push(Some(entity));
             }
         }
-        let mut calls_seen: HashSet<(u32, u32)> = HashSet::new();
+        let mut calls_seen: FastSet<(u32, u32)> = FastSet::default();
         for edge in &input.edges {
             match builder.add_edge(cluster, &edge.from, &edge.to) {
                 Ok(pair) if edge.from.kind == EntityKind::Service && edge.to.kind == EntityKind::Service => {
@@ -131,8 +132,8 @@ impl ClusterState {
     fn remember_calls(
         &mut self,
         now_ms: i64,
-        builder: &mut GraphBuilder,
-        mut seen: HashSet<(u32, u32)>,
+        builder: &mut GraphBuilder<'_>,
+        mut seen: FastSet<(u32, u32)>,
         config: &EngineConfig,
     ) {
         self.calls
@@ -151,8 +152,8 @@ impl ClusterState {
         new.sort_unstable();
         self.calls
             .extend(new.into_iter().map(|(from, to)| RememberedCall {
-                from: builder.entity(from).clone(),
-                to: builder.entity(to).clone(),
+                from: builder.node(from).entity(),
+                to: builder.node(to).entity(),
                 last_seen_ms: now_ms,
             }));
     }
@@ -173,13 +174,13 @@ impl ClusterState {
         for (i, input) in inputs.iter().enumerate() {
             let Some(input) = input else { continue };
             let node = self.graph.node(i);
-            let (key, kind) = (&node.key, node.entity.kind);
+            let (key, kind) = (&node.key, node.kind);
             scores.clear();
             measured.clear();
-            if !self.baselines.contains_key(key) {
-                self.baselines.insert(key.clone(), Vec::new());
-            }
-            let baselines = self.baselines.get_mut(key).expect("inserted above");
+            let baselines = match self.baselines.get_mut(key) {
+                Some(list) => list,
+                None => self.baselines.entry(key.clone()).or_default(),
+            };
             for sample in &input.metrics {
                 let rejected = |make: fn(String, String, String) -> AiopsError| {
                     make(cluster.to_owned(), key.clone(), sample.metric.to_string()).to_string()
@@ -237,7 +238,9 @@ impl ClusterState {
                 let first = *self.first_anomaly.entry(key.clone()).or_insert(now_ms);
                 time_weight(now_ms - first, &config.risk)
             } else {
-                self.first_anomaly.remove(key);
+                if !self.first_anomaly.is_empty() {
+                    self.first_anomaly.remove(key);
+                }
                 time_weight(0, &config.risk)
             };
             let r_weighted = local.r_local * w_time;
@@ -382,8 +385,9 @@ impl ClusterState {
                 .is_gt()
         };
         let mut best = (self.records[start].r_weighted >= min_local).then(|| rank(start, 0));
-        let mut parent: HashMap<usize, usize> = HashMap::new();
-        let mut seen = HashSet::from([start]);
+        let mut parent: FastMap<usize, usize> = FastMap::default();
+        let mut seen: FastSet<usize> = FastSet::default();
+        seen.insert(start);
         let mut queue = VecDeque::from([(start, 0)]);
         while let Some((v, depth)) = queue.pop_front() {
             if depth == DEFAULT_TRACE_DEPTH {
@@ -433,7 +437,7 @@ impl ClusterState {
         let record = &self.records[index];
         EntityRisk {
             key: node.key.clone(),
-            kind: node.entity.kind,
+            kind: node.kind,
             r_local: record.local.r_local,
             w_time: record.w_time,
             r_weighted: record.r_weighted,

@@ -382,7 +382,7 @@ impl<'a> Lifecycle<'a> {
         let state = self.cluster.machine_state(&node.key);
         IncidentEntity {
             key: node.key.clone(),
-            kind: node.entity.kind,
+            kind: node.kind,
             role,
             r_local: record.local.r_local,
             r_final: record.r_final,

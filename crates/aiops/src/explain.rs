@@ -84,7 +84,7 @@ pub(crate) fn explain(
     config: &EngineConfig,
 ) -> Explanation {
     let node = cluster.graph.node(index);
-    let (key, kind) = (&node.key, node.entity.kind);
+    let (key, kind) = (&node.key, node.kind);
     let record = cluster.records[index];
     let metrics = metric_explanations(cluster, key, kind);
     let alpha = config.risk.self_weight;
@@ -96,7 +96,7 @@ pub(crate) fn explain(
             let r_final = cluster.records[d as usize].r_final;
             DependencyContribution {
                 key: dep.key.clone(),
-                edge: EdgeKind::between(kind, dep.entity.kind).expect("graph edges are valid"),
+                edge: EdgeKind::between(kind, dep.kind).expect("graph edges are valid"),
                 r_final,
                 contribution: (1.0 - alpha) * r_final / deps.len() as f64,
             }

@@ -9,12 +9,13 @@
 //! tie-break are the same whatever order the caller listed entities in.
 
 use std::cmp::Reverse;
-use std::collections::{BinaryHeap, HashMap, HashSet, VecDeque};
+use std::collections::{BinaryHeap, VecDeque};
 
 use serde::{Deserialize, Serialize};
 
 use crate::entity::{EntityKind, EntityRef};
 use crate::error::AiopsError;
+use crate::hash::{FastMap, FastSet};
 
 /// Default depth of [`DependencyGraph::upstream`] and [`DependencyGraph::downstream`].
 pub const DEFAULT_TRACE_DEPTH: usize = 10;
@@ -46,7 +47,14 @@ impl EdgeKind {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct GraphNode {
     pub key: String,
-    pub entity: EntityRef,
+    pub kind: EntityKind,
+}
+
+impl GraphNode {
+    /// The entity, rebuilt from the key.
+    pub fn entity(&self) -> EntityRef {
+        EntityRef::parse_key(&self.key).expect("graph keys are built by EntityRef::key")
+    }
 }
 
 /// One dependency, by key.
@@ -65,17 +73,18 @@ pub struct Reached {
 }
 
 /// Collects entities and edges, then builds the graph. Entities get a provisional index in
-/// the order they are added; [`GraphBuilder::build`] says where each one ended up.
+/// the order they are added; [`GraphBuilder::build`] says where each one ended up. The builder
+/// borrows the caller's entities for the length of the build.
 #[derive(Debug, Default)]
-pub struct GraphBuilder {
+pub struct GraphBuilder<'a> {
     /// Exactly as the caller spelt them, so repeated mentions skip formatting the key.
-    by_ref: HashMap<EntityRef, u32>,
-    by_key: HashMap<String, u32>,
+    by_ref: FastMap<&'a EntityRef, u32>,
+    by_key: FastMap<String, u32>,
     nodes: Vec<GraphNode>,
-    edges: HashSet<(u32, u32)>,
+    edges: FastSet<(u32, u32)>,
 }
 
-impl GraphBuilder {
+impl<'a> GraphBuilder<'a> {
     pub fn new() -> Self {
         Self::default()
     }
@@ -89,7 +98,7 @@ impl GraphBuilder {
     }
 
     /// Adds an entity (again is fine) and returns its provisional index.
-    pub fn add_entity(&mut self, entity: &EntityRef) -> Result<u32, AiopsError> {
+    pub fn add_entity(&mut self, entity: &'a EntityRef) -> Result<u32, AiopsError> {
         if let Some(&i) = self.by_ref.get(entity) {
             return Ok(i);
         }
@@ -101,12 +110,12 @@ impl GraphBuilder {
                 self.by_key.insert(key.clone(), i);
                 self.nodes.push(GraphNode {
                     key,
-                    entity: entity.clone(),
+                    kind: entity.kind,
                 });
                 i
             }
         };
-        self.by_ref.insert(entity.clone(), i);
+        self.by_ref.insert(entity, i);
         Ok(i)
     }
 
@@ -115,8 +124,8 @@ impl GraphBuilder {
         &self.nodes[index as usize].key
     }
 
-    pub fn entity(&self, index: u32) -> &EntityRef {
-        &self.nodes[index as usize].entity
+    pub fn node(&self, index: u32) -> &GraphNode {
+        &self.nodes[index as usize]
     }
 
     /// Adds `from → to`, adding both ends if they are new; returns their provisional indices.
@@ -124,8 +133,8 @@ impl GraphBuilder {
     pub fn add_edge(
         &mut self,
         cluster: &str,
-        from: &EntityRef,
-        to: &EntityRef,
+        from: &'a EntityRef,
+        to: &'a EntityRef,
     ) -> Result<(u32, u32), AiopsError> {
         let f = self.add_entity(from)?;
         let t = self.add_entity(to)?;
@@ -156,7 +165,7 @@ impl GraphBuilder {
         let mut order: Vec<u32> = (0..self.nodes.len() as u32).collect();
         let rank = |i: &u32| {
             let n = &self.nodes[*i as usize];
-            (n.entity.kind.layer(), n.key.as_str())
+            (n.kind.layer(), n.key.as_str())
         };
         order.sort_unstable_by(|a, b| rank(a).cmp(&rank(b)));
         let mut final_index = vec![0u32; order.len()];
@@ -168,21 +177,17 @@ impl GraphBuilder {
             .iter()
             .map(|&old| slots[old as usize].take().expect("each index once"))
             .collect();
-        let index: HashMap<String, usize> = nodes
+        let mut index = self.by_key;
+        for i in index.values_mut() {
+            *i = final_index[*i as usize];
+        }
+        let edges: Vec<(u32, u32)> = self
+            .edges
             .iter()
-            .enumerate()
-            .map(|(i, n)| (n.key.clone(), i))
+            .map(|&(f, t)| (final_index[f as usize], final_index[t as usize]))
             .collect();
-        let mut forward = vec![Vec::new(); nodes.len()];
-        let mut reverse = vec![Vec::new(); nodes.len()];
-        for &(from, to) in &self.edges {
-            let (f, t) = (final_index[from as usize], final_index[to as usize]);
-            forward[f as usize].push(t);
-            reverse[t as usize].push(f);
-        }
-        for list in forward.iter_mut().chain(reverse.iter_mut()) {
-            list.sort_unstable();
-        }
+        let forward = Adjacency::new(nodes.len(), edges.iter().copied());
+        let reverse = Adjacency::new(nodes.len(), edges.iter().map(|&(f, t)| (t, f)));
         let order = dependency_first_order(&forward, &reverse);
         let graph = DependencyGraph {
             nodes,
@@ -195,13 +200,51 @@ impl GraphBuilder {
     }
 }
 
+/// Compressed adjacency lists: the neighbours of `v` are
+/// `targets[offsets[v]..offsets[v + 1]]`, sorted.
+#[derive(Debug, Clone, Default)]
+struct Adjacency {
+    offsets: Vec<u32>,
+    targets: Vec<u32>,
+}
+
+impl Adjacency {
+    fn new(n: usize, pairs: impl Iterator<Item = (u32, u32)> + Clone) -> Self {
+        let mut offsets = vec![0u32; n + 1];
+        for (from, _) in pairs.clone() {
+            offsets[from as usize + 1] += 1;
+        }
+        for v in 0..n {
+            offsets[v + 1] += offsets[v];
+        }
+        let mut fill = offsets.clone();
+        let mut targets = vec![0u32; offsets[n] as usize];
+        for (from, to) in pairs {
+            targets[fill[from as usize] as usize] = to;
+            fill[from as usize] += 1;
+        }
+        for v in 0..n {
+            targets[offsets[v] as usize..offsets[v + 1] as usize].sort_unstable();
+        }
+        Self { offsets, targets }
+    }
+
+    fn of(&self, v: usize) -> &[u32] {
+        &self.targets[self.offsets[v] as usize..self.offsets[v + 1] as usize]
+    }
+
+    fn len(&self) -> usize {
+        self.offsets.len().saturating_sub(1)
+    }
+}
+
 /// Kahn's algorithm over "depends on": an entity comes after all its dependencies. Ready
 /// entities are taken lowest index first (layer, then key), so the order is deterministic.
 /// Members of a `calls` cycle cannot all wait for each other: when nothing is ready, the lowest
 /// remaining index goes next and the cycle is broken there.
-fn dependency_first_order(forward: &[Vec<u32>], reverse: &[Vec<u32>]) -> Vec<u32> {
+fn dependency_first_order(forward: &Adjacency, reverse: &Adjacency) -> Vec<u32> {
     let n = forward.len();
-    let mut pending: Vec<usize> = forward.iter().map(Vec::len).collect();
+    let mut pending: Vec<usize> = (0..n).map(|v| forward.of(v).len()).collect();
     let mut done = vec![false; n];
     let mut ready: BinaryHeap<Reverse<u32>> = (0..n as u32)
         .filter(|&i| pending[i as usize] == 0)
@@ -222,7 +265,7 @@ fn dependency_first_order(forward: &[Vec<u32>], reverse: &[Vec<u32>]) -> Vec<u32
         };
         done[v as usize] = true;
         order.push(v);
-        for &u in &reverse[v as usize] {
+        for &u in reverse.of(v as usize) {
             let left = &mut pending[u as usize];
             *left = left.saturating_sub(1);
             if *left == 0 && !done[u as usize] {
@@ -238,9 +281,9 @@ fn dependency_first_order(forward: &[Vec<u32>], reverse: &[Vec<u32>]) -> Vec<u32
 #[serde(into = "GraphRepr", try_from = "GraphRepr")]
 pub struct DependencyGraph {
     nodes: Vec<GraphNode>,
-    index: HashMap<String, usize>,
-    forward: Vec<Vec<u32>>,
-    reverse: Vec<Vec<u32>>,
+    index: FastMap<String, u32>,
+    forward: Adjacency,
+    reverse: Adjacency,
     order: Vec<u32>,
 }
 
@@ -262,7 +305,7 @@ impl DependencyGraph {
     }
 
     pub fn index_of(&self, key: &str) -> Option<usize> {
-        self.index.get(key).copied()
+        self.index.get(key).map(|&i| i as usize)
     }
 
     pub fn contains(&self, key: &str) -> bool {
@@ -271,12 +314,12 @@ impl DependencyGraph {
 
     /// What `index` depends on (forward edges).
     pub fn dependencies(&self, index: usize) -> &[u32] {
-        &self.forward[index]
+        self.forward.of(index)
     }
 
     /// What depends on `index` (reverse edges).
     pub fn dependents(&self, index: usize) -> &[u32] {
-        &self.reverse[index]
+        self.reverse.of(index)
     }
 
     /// Every entity after all of its dependencies (cycles broken deterministically).
@@ -286,19 +329,15 @@ impl DependencyGraph {
 
     /// All edges, sorted.
     pub fn edges(&self) -> Vec<GraphEdge> {
-        let mut edges: Vec<GraphEdge> = self
-            .forward
-            .iter()
-            .enumerate()
-            .flat_map(|(from, tos)| {
-                tos.iter().map(move |&to| GraphEdge {
-                    from: self.nodes[from].key.clone(),
-                    to: self.nodes[to as usize].key.clone(),
-                    kind: EdgeKind::between(
-                        self.nodes[from].entity.kind,
-                        self.nodes[to as usize].entity.kind,
-                    )
-                    .expect("edges are checked when added"),
+        let mut edges: Vec<GraphEdge> = (0..self.len())
+            .flat_map(|from| {
+                self.dependencies(from).iter().map(move |&to| {
+                    let (f, t) = (&self.nodes[from], &self.nodes[to as usize]);
+                    GraphEdge {
+                        from: f.key.clone(),
+                        to: t.key.clone(),
+                        kind: EdgeKind::between(f.kind, t.kind).expect("edges are checked when added"),
+                    }
                 })
             })
             .collect();
@@ -316,20 +355,21 @@ impl DependencyGraph {
         self.traverse(key, max_depth, &self.reverse)
     }
 
-    fn traverse(&self, key: &str, max_depth: usize, adjacency: &[Vec<u32>]) -> Vec<Reached> {
+    fn traverse(&self, key: &str, max_depth: usize, adjacency: &Adjacency) -> Vec<Reached> {
         let Some(start) = self.index_of(key) else {
             return Vec::new();
         };
-        let mut seen = HashSet::from([start]);
+        let mut seen = vec![false; self.len()];
+        seen[start] = true;
         let mut queue = VecDeque::from([(start, 0)]);
         let mut reached = Vec::new();
         while let Some((v, depth)) = queue.pop_front() {
             if depth == max_depth {
                 continue;
             }
-            for &u in &adjacency[v] {
+            for &u in adjacency.of(v) {
                 let u = u as usize;
-                if seen.insert(u) {
+                if !std::mem::replace(&mut seen[u], true) {
                     reached.push(Reached {
                         key: self.nodes[u].key.clone(),
                         depth: depth + 1,
@@ -353,7 +393,7 @@ impl From<DependencyGraph> for GraphRepr {
     fn from(graph: DependencyGraph) -> Self {
         Self {
             edges: graph.edges(),
-            nodes: graph.nodes.into_iter().map(|n| n.entity).collect(),
+            nodes: graph.nodes.iter().map(GraphNode::entity).collect(),
         }
     }
 }
@@ -362,14 +402,17 @@ impl TryFrom<GraphRepr> for DependencyGraph {
     type Error = AiopsError;
 
     fn try_from(repr: GraphRepr) -> Result<Self, AiopsError> {
+        let ends = repr
+            .edges
+            .iter()
+            .map(|e| Ok((EntityRef::parse_key(&e.from)?, EntityRef::parse_key(&e.to)?)))
+            .collect::<Result<Vec<_>, AiopsError>>()?;
         let mut builder = GraphBuilder::new();
         for entity in &repr.nodes {
             builder.add_entity(entity)?;
         }
-        for edge in &repr.edges {
-            let from = EntityRef::parse_key(&edge.from)?;
-            let to = EntityRef::parse_key(&edge.to)?;
-            builder.add_edge("restored", &from, &to)?;
+        for (from, to) in &ends {
+            builder.add_edge("restored", from, to)?;
         }
         Ok(builder.build().0)
     }
@@ -377,6 +420,8 @@ impl TryFrom<GraphRepr> for DependencyGraph {
 
 #[cfg(test)]
 mod tests {
+    use std::collections::HashMap;
+
     use super::*;
 
     fn svc(name: &str) -> EntityRef {
@@ -392,18 +437,25 @@ mod tests {
     /// ingress front → service web → pods web-1, web-2 → node n1; web calls api (→ pod api-1 →
     /// n2); api calls web (a cycle).
     fn sample() -> DependencyGraph {
+        build(&[
+            (ing("front"), svc("web")),
+            (svc("web"), pod("web-1")),
+            (svc("web"), pod("web-2")),
+            (pod("web-1"), EntityRef::node("n1")),
+            (pod("web-2"), EntityRef::node("n1")),
+            (svc("web"), svc("api")),
+            (svc("api"), pod("api-1")),
+            (pod("api-1"), EntityRef::node("n2")),
+            (svc("api"), svc("web")),
+            (svc("web"), pod("web-1")),
+        ])
+    }
+
+    fn build(edges: &[(EntityRef, EntityRef)]) -> DependencyGraph {
         let mut b = GraphBuilder::new();
-        let c = "c1";
-        b.add_edge(c, &ing("front"), &svc("web")).unwrap();
-        b.add_edge(c, &svc("web"), &pod("web-1")).unwrap();
-        b.add_edge(c, &svc("web"), &pod("web-2")).unwrap();
-        b.add_edge(c, &pod("web-1"), &EntityRef::node("n1")).unwrap();
-        b.add_edge(c, &pod("web-2"), &EntityRef::node("n1")).unwrap();
-        b.add_edge(c, &svc("web"), &svc("api")).unwrap();
-        b.add_edge(c, &svc("api"), &pod("api-1")).unwrap();
-        b.add_edge(c, &pod("api-1"), &EntityRef::node("n2")).unwrap();
-        b.add_edge(c, &svc("api"), &svc("web")).unwrap();
-        b.add_edge(c, &svc("web"), &pod("web-1")).unwrap();
+        for (from, to) in edges {
+            b.add_edge("c1", from, to).unwrap();
+        }
         b.build().0
     }
 
@@ -436,13 +488,14 @@ mod tests {
 
     #[test]
     fn impossible_edges_are_rejected() {
+        let (n, p, a, i) = (EntityRef::node("n1"), pod("p"), svc("a"), ing("i"));
         let mut b = GraphBuilder::new();
         assert!(matches!(
-            b.add_edge("c1", &EntityRef::node("n1"), &pod("p")),
+            b.add_edge("c1", &n, &p),
             Err(AiopsError::InvalidEdge { .. })
         ));
-        assert!(b.add_edge("c1", &svc("a"), &svc("a")).is_err());
-        assert!(b.add_edge("c1", &ing("i"), &pod("p")).is_err());
+        assert!(b.add_edge("c1", &a, &a).is_err());
+        assert!(b.add_edge("c1", &i, &p).is_err());
     }
 
     #[test]
@@ -503,13 +556,9 @@ mod tests {
 
     #[test]
     fn order_is_independent_of_insertion_order() {
-        let mut b = GraphBuilder::new();
-        b.add_edge("c1", &svc("b"), &svc("a")).unwrap();
-        b.add_edge("c1", &svc("c"), &svc("a")).unwrap();
-        let mut b2 = GraphBuilder::new();
-        b2.add_edge("c1", &svc("c"), &svc("a")).unwrap();
-        b2.add_edge("c1", &svc("b"), &svc("a")).unwrap();
-        assert_eq!(b.build().0.dependency_first(), b2.build().0.dependency_first());
+        let one = build(&[(svc("b"), svc("a")), (svc("c"), svc("a"))]);
+        let two = build(&[(svc("c"), svc("a")), (svc("b"), svc("a"))]);
+        assert_eq!(one.dependency_first(), two.dependency_first());
     }
 
     #[test]
@@ -532,15 +581,23 @@ mod tests {
             pods in proptest::collection::vec((0usize..4, 0usize..5), 1..30),
             calls in proptest::collection::vec((0usize..5, 0usize..5), 0..12),
         ) {
-            let mut b = GraphBuilder::new();
+            let mut edges = Vec::new();
             for (i, &(node, service)) in pods.iter().enumerate() {
                 let p = pod(&format!("p{i}"));
-                b.add_edge("c", &p, &EntityRef::node(format!("n{node}"))).unwrap();
-                b.add_edge("c", &svc(&format!("s{service}")), &p).unwrap();
-                b.add_edge("c", &ing(&format!("i{service}")), &svc(&format!("s{service}"))).unwrap();
+                edges.push((p.clone(), EntityRef::node(format!("n{node}"))));
+                edges.push((svc(&format!("s{service}")), p));
+                edges.push((ing(&format!("i{service}")), svc(&format!("s{service}"))));
             }
-            for (from, to) in calls {
-                let _ = b.add_edge("c", &svc(&format!("s{from}")), &svc(&format!("s{to}")));
+            let calls: Vec<(EntityRef, EntityRef)> = calls
+                .into_iter()
+                .map(|(from, to)| (svc(&format!("s{from}")), svc(&format!("s{to}"))))
+                .collect();
+            let mut b = GraphBuilder::new();
+            for (from, to) in &edges {
+                b.add_edge("c", from, to).unwrap();
+            }
+            for (from, to) in &calls {
+                let _ = b.add_edge("c", from, to);
             }
             let g = b.build().0;
             let mut seen: Vec<u32> = g.dependency_first().to_vec();

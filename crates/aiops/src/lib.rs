@@ -30,6 +30,7 @@ mod entity;
 mod error;
 mod explain;
 mod graph;
+mod hash;
 mod incident;
 mod input;
 mod metric;

@@ -641,3 +641,36 @@ proptest::proptest! {
         proptest::prop_assert!(run.engine.incidents().iter().all(|i| i.resolved_at_ms.is_some()));
     }
 }
+
+#[test]
+fn a_short_warning_resolves_from_warning_without_escalating() {
+    let mut run = Run::small();
+    run.warm_up();
+    let crash = Fault {
+        crashing: vec![(1, 1)],
+        ..Fault::default()
+    };
+    run.run(3 * MINUTE, &crash);
+    let id = run.opened().pop().expect("one incident opened");
+    assert_eq!(run.engine.incident(&id).unwrap().state, State::Warning);
+    run.run(6 * MINUTE, &Fault::default());
+    let incident = run.engine.incident(&id).unwrap();
+    assert_eq!(incident.state, State::Stable);
+    assert_eq!(incident.root_cause, "shop/pod/svc-1-1");
+    let states: Vec<(State, State)> = incident
+        .timeline
+        .iter()
+        .filter_map(|e| match e.event {
+            Event::StateChange { from, to } => Some((from, to)),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(states, [(State::Warning, State::Stable)]);
+    assert!(incident.timeline.iter().any(|e| matches!(
+        e.event,
+        Event::EntityStateChange {
+            to: State::Healthy,
+            ..
+        }
+    )));
+}
