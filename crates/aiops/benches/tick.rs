@@ -136,6 +136,10 @@ fn bench_tick(bencher: Bencher<'_, '_>, faulty_nodes: &[usize]) {
         assert!(out.issues.is_empty());
         now += TICK;
     }
+    // One incident per faulty node, each rooted at its node.
+    let open: Vec<_> = engine.incidents().iter().filter(|i| i.is_open()).collect();
+    assert_eq!(open.len(), faulty_nodes.len());
+    assert!(open.iter().all(|i| i.root_cause.starts_with("_cluster/node/")));
     let inputs: Vec<TickInput> = (0..8).map(|_| input(&mut rng, faulty_nodes)).collect();
     let entities = inputs[0].clusters[0].entities.len();
     assert_eq!(entities, 10_000);
