@@ -126,6 +126,69 @@ impl ScheduledScenario {
     }
 }
 
+impl Scenario {
+    /// Reads a scenario from the command line: either the JSON of [`Scenario`], or
+    /// `KIND:ENTITY[@START+DURATION]` with the entity as `namespace/kind/name` and times in
+    /// seconds (default `@0+600`), e.g. `error_spike:shop/service/payments@60+300`,
+    /// `node_memory_pressure:_cluster/node/node-2`, `crash_loop:shop/deployment/cart@0+900`.
+    pub fn parse_spec(spec: &str) -> Result<Scenario, crate::SimError> {
+        let bad = |why: &str| crate::SimError::Invalid(format!("scenario {spec:?}: {why}"));
+        if spec.trim_start().starts_with('{') {
+            return serde_json::from_str(spec).map_err(|e| bad(&e.to_string()));
+        }
+        let (kind, rest) = spec
+            .split_once(':')
+            .ok_or_else(|| bad("expected KIND:ENTITY[@START+DURATION]"))?;
+        let (entity, timing) = rest.split_once('@').unwrap_or((rest, "0+600"));
+        let (start, duration) = timing
+            .split_once('+')
+            .ok_or_else(|| bad("timing must be @START+DURATION"))?;
+        let secs = |s: &str| {
+            s.trim()
+                .parse::<u64>()
+                .map_err(|_| bad(&format!("{s:?} is not a number of seconds")))
+        };
+        let (start_in_secs, duration_secs) = (secs(start)?, secs(duration)?);
+        let parts: Vec<&str> = entity.split('/').collect();
+        let [namespace, entity_kind, name] = parts[..] else {
+            return Err(bad("the entity must be namespace/kind/name"));
+        };
+        let (namespace, name) = (namespace.to_owned(), name.to_owned());
+        let fault = match (kind, entity_kind) {
+            ("error_spike", "service") => Fault::ErrorSpike {
+                namespace,
+                service: name,
+                error_ratio: default_error_ratio(),
+            },
+            ("latency_regression", "service") => Fault::LatencyRegression {
+                namespace,
+                service: name,
+                factor: default_latency_factor(),
+            },
+            ("crash_loop", "deployment") => Fault::CrashLoop {
+                namespace,
+                deployment: name,
+            },
+            ("oom_kill", "deployment") => Fault::OomKill {
+                namespace,
+                deployment: name,
+            },
+            ("bad_rollout", "deployment") => Fault::BadRollout {
+                namespace,
+                deployment: name,
+                error_ratio: default_bad_ratio(),
+            },
+            ("node_memory_pressure", "node") => Fault::NodeMemoryPressure { node: name },
+            _ => return Err(bad(&format!("unknown scenario {kind:?} for a {entity_kind}"))),
+        };
+        Ok(Scenario {
+            fault,
+            start_in_secs,
+            duration_secs,
+        })
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -146,5 +209,30 @@ mod tests {
         assert!(
             serde_json::from_str::<Scenario>(r#"{"fault":{"kind":"meteor"},"duration_secs":1}"#).is_err()
         );
+    }
+
+    #[test]
+    fn command_line_specs() {
+        let s = Scenario::parse_spec("error_spike:shop/service/payments@60+300").unwrap();
+        assert_eq!(
+            (s.fault.entity().as_str(), s.start_in_secs, s.duration_secs),
+            ("shop/service/payments", 60, 300)
+        );
+        let s = Scenario::parse_spec("node_memory_pressure:_cluster/node/node-2").unwrap();
+        assert_eq!((s.fault.name(), s.duration_secs), ("node_memory_pressure", 600));
+        let s = Scenario::parse_spec("crash_loop:shop/deployment/cart@0+900").unwrap();
+        assert_eq!(s.fault.entity(), "shop/deployment/cart");
+        for bad in [
+            "error_spike",
+            "error_spike:shop/payments",
+            "crash_loop:shop/service/x",
+            "oom_kill:a/deployment/b@x+1",
+            "meteor:a/b/c",
+        ] {
+            assert!(Scenario::parse_spec(bad).is_err(), "{bad}");
+        }
+        let json =
+            r#"{"fault":{"kind":"oom_kill","namespace":"shop","deployment":"cart"},"duration_secs":5}"#;
+        assert_eq!(Scenario::parse_spec(json).unwrap().duration_secs, 5);
     }
 }
