@@ -11,7 +11,7 @@ use crate::entity::{EntityKind, EntityRef};
 use crate::error::AiopsError;
 use crate::graph::{DEFAULT_TRACE_DEPTH, DependencyGraph, GraphBuilder};
 use crate::hash::{FastMap, FastSet};
-use crate::input::{ClusterInput, EntityInput};
+use crate::input::{ClusterInput, EntityInput, Sample};
 use crate::metric::Metric;
 use crate::report::{ClusterRisk, EntityRisk};
 use crate::risk::{
@@ -114,7 +114,8 @@ impl ClusterState {
                     calls_seen.insert(pair);
                 }
                 Ok(_) => {}
-                Err(err) => issues.push(err.to_string()),
+                Err(err @ AiopsError::InvalidEdge { .. }) => issues.push(err.to_string()),
+                Err(err) => issues.push(format!("cluster {cluster}: {err}")),
             }
         }
         self.remember_calls(now_ms, &mut builder, calls_seen, config);
@@ -182,45 +183,16 @@ impl ClusterState {
                 None => self.baselines.entry(key.clone()).or_default(),
             };
             for sample in &input.metrics {
-                let rejected = |make: fn(String, String, String) -> AiopsError| {
-                    make(cluster.to_owned(), key.clone(), sample.metric.to_string()).to_string()
-                };
-                if !sample.value.is_finite() {
-                    issues.push(
-                        AiopsError::NonFiniteMetric {
-                            cluster: cluster.to_owned(),
-                            entity: key.clone(),
-                            metric: sample.metric.to_string(),
-                            value: sample.value,
-                        }
-                        .to_string(),
-                    );
+                if let Err(err) = check_sample(cluster, key, sample, &measured) {
+                    issues.push(err.to_string());
                     continue;
                 }
-                if !sample.metric.is_measured() {
-                    issues.push(rejected(|cluster, entity, metric| AiopsError::DerivedMetric {
-                        cluster,
-                        entity,
-                        metric,
-                    }));
-                    continue;
-                }
-                if measured.iter().any(|&(m, _)| m == sample.metric) {
-                    issues.push(rejected(|cluster, entity, metric| AiopsError::DuplicateMetric {
-                        cluster,
-                        entity,
-                        metric,
-                    }));
-                    continue;
-                }
-                let baseline = match baselines.iter().position(|(m, _)| *m == sample.metric) {
-                    Some(at) => &mut baselines[at].1,
-                    None => {
-                        baselines.push((sample.metric, Baseline::new(now_ms)));
-                        &mut baselines.last_mut().expect("just pushed").1
-                    }
-                };
-                let o = baseline.observe(sample.metric, sample.value, now_ms, &config.baseline);
+                let o = baseline_of(baselines, sample.metric, now_ms).observe(
+                    sample.metric,
+                    sample.value,
+                    now_ms,
+                    &config.baseline,
+                );
                 measured.push((sample.metric, sample.value));
                 scores.push(MetricScore {
                     metric: sample.metric,
@@ -234,15 +206,8 @@ impl ClusterState {
                 self.findings.insert(key.clone(), findings);
             }
             let local = local_risk(kind, &scores);
-            let w_time = if local.r_local > 0.0 {
-                let first = *self.first_anomaly.entry(key.clone()).or_insert(now_ms);
-                time_weight(now_ms - first, &config.risk)
-            } else {
-                if !self.first_anomaly.is_empty() {
-                    self.first_anomaly.remove(key);
-                }
-                time_weight(0, &config.risk)
-            };
+            let anomalous = local.r_local > 0.0;
+            let w_time = anomaly_weight(&mut self.first_anomaly, key, anomalous, now_ms, config);
             let r_weighted = local.r_local * w_time;
             self.records[i] = RiskRecord {
                 local,
@@ -465,6 +430,76 @@ impl ClusterState {
         risky.sort_unstable_by(by_risk);
         risky.into_iter().map(|i| self.entity_risk(i)).collect()
     }
+}
+
+/// Stage 2: W_time from the start of the entity's current anomaly, which this tick either
+/// continues (or starts) or ends.
+fn anomaly_weight(
+    first_anomaly: &mut FastMap<String, i64>,
+    key: &str,
+    anomalous: bool,
+    now_ms: i64,
+    config: &EngineConfig,
+) -> f64 {
+    if !anomalous {
+        if !first_anomaly.is_empty() {
+            first_anomaly.remove(key);
+        }
+        return time_weight(0, &config.risk);
+    }
+    let first = match first_anomaly.get(key) {
+        Some(&first) => first,
+        None => {
+            first_anomaly.insert(key.to_owned(), now_ms);
+            now_ms
+        }
+    };
+    time_weight(now_ms - first, &config.risk)
+}
+
+/// A sample is usable if finite, measured (not a detector's metric) and the first of its
+/// metric in this tick.
+fn check_sample(
+    cluster: &str,
+    key: &str,
+    sample: &Sample,
+    measured: &[(Metric, f64)],
+) -> Result<(), AiopsError> {
+    let (cluster, entity, metric) = (cluster.to_owned(), key.to_owned(), sample.metric.to_string());
+    if !sample.value.is_finite() {
+        Err(AiopsError::NonFiniteMetric {
+            cluster,
+            entity,
+            metric,
+            value: sample.value,
+        })
+    } else if !sample.metric.is_measured() {
+        Err(AiopsError::DerivedMetric {
+            cluster,
+            entity,
+            metric,
+        })
+    } else if measured.iter().any(|&(m, _)| m == sample.metric) {
+        Err(AiopsError::DuplicateMetric {
+            cluster,
+            entity,
+            metric,
+        })
+    } else {
+        Ok(())
+    }
+}
+
+/// The baseline of `metric` in an entity's list, created if new.
+fn baseline_of(list: &mut Vec<(Metric, Baseline)>, metric: Metric, now_ms: i64) -> &mut Baseline {
+    let at = match list.iter().position(|(m, _)| *m == metric) {
+        Some(at) => at,
+        None => {
+            list.push((metric, Baseline::new(now_ms)));
+            list.len() - 1
+        }
+    };
+    &mut list[at].1
 }
 
 /// Channel B joins channel A: for the same metric, the higher anomalous score wins.
