@@ -19,7 +19,7 @@ use crate::graph::DependencyGraph;
 use crate::incident::{Event, Incident, IncidentEntity, IncidentStore, Role, Statistics};
 use crate::input::TickInput;
 use crate::metric::Metric;
-use crate::report::{ClusterReport, ClusterRisk, Merge, StateChange, TickOutput};
+use crate::report::{ClusterReport, ClusterRisk, EntityRisk, Merge, StateChange, TickOutput};
 use crate::risk::RiskConfig;
 use crate::state::{State, StateConfig, Transition};
 
@@ -246,6 +246,13 @@ impl Engine {
 
     pub fn graph(&self, cluster: &str) -> Option<&DependencyGraph> {
         self.clusters.get(cluster).map(|c| &c.graph)
+    }
+
+    /// The riskiest entities of a cluster after the last tick (R_final > 0), at most `limit`.
+    pub fn ranking(&self, cluster: &str, limit: usize) -> Vec<EntityRisk> {
+        self.clusters
+            .get(cluster)
+            .map_or_else(Vec::new, |c| c.ranking(limit))
     }
 
     pub fn cluster_risk(&self, cluster: &str) -> Option<&ClusterRisk> {

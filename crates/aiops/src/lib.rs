@@ -1,6 +1,17 @@
 //! The pure AIOps engine of AtlHyper: dependency graph (M1), baselines and detectors (M2),
 //! risk scores (M3), a state machine per entity (M4) and incidents grouped by root cause (M5),
 //! every number explainable. No I/O, no clock: time is a parameter of [`Engine::tick`].
+//! `docs/aiops.md` has the model, every formula and constant, and the original's bugs.
+//!
+//! - [`Engine::new`] with an [`EngineConfig`] (defaults are the seed's constants);
+//! - [`Engine::tick`]`(now_ms, &`[`TickInput`]`)` → [`TickOutput`]: per cluster its
+//!   [`ClusterRisk`] and riskiest entities, the state changes, incidents opened, updated,
+//!   resolved and merged, and the input items that were skipped;
+//! - [`Engine::explain`] → [`Explanation`]: metrics with baselines, deviations and scores,
+//!   the formula terms, dependencies and the path to the root cause;
+//! - [`Engine::incidents`], [`Engine::incident`], [`Engine::statistics`]`(from_ms, to_ms)`;
+//! - [`Engine::graph`] → [`DependencyGraph`] with upstream / downstream traversal;
+//! - the [`Engine`] is `Serialize + Deserialize`: persist it, restore it, continue.
 //!
 //! ```
 //! use atlhyper_aiops::{ClusterInput, Engine, EngineConfig, EntityInput, EntityKind, EntityRef,

@@ -401,6 +401,11 @@ fn explanations_show_every_term_and_the_path_to_the_root_cause() {
     assert_eq!(why.formula.len(), 6);
     assert!(why.formula[5].starts_with("R_final"), "{:?}", why.formula);
 
+    let top = run.engine.ranking(CLUSTER, 3);
+    assert_eq!(top.len(), 3);
+    assert!(top.windows(2).all(|w| w[0].r_final >= w[1].r_final));
+    assert!(run.engine.ranking("other", 3).is_empty());
+
     let node = run.engine.explain(CLUSTER, "_cluster/node/node-0").unwrap();
     assert_eq!(node.path_to_root_cause, ["_cluster/node/node-0"]);
     assert!(
