@@ -7,7 +7,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use tokio::task::JoinSet;
 
 /// What a target serves, which decides how its body is read.
@@ -72,6 +72,9 @@ pub struct FetchOutcome {
     pub index: usize,
     pub result: Result<Fetched, ScrapeError>,
     pub duration: Duration,
+    /// The concurrency slot, held until the caller drops the outcome: a body waiting to be
+    /// processed counts against the bound, so memory holds at most `concurrency` bodies.
+    _slot: Option<OwnedSemaphorePermit>,
 }
 
 /// An HTTP client for scrapes, shared by every round.
@@ -176,13 +179,14 @@ impl Scraper {
             let permits = Arc::clone(&permits);
             tasks.spawn(async move {
                 // The semaphore is never closed, so acquiring cannot fail.
-                let _permit = permits.acquire_owned().await.ok();
+                let slot = permits.acquire_owned().await.ok();
                 let started = Instant::now();
                 let result = scraper.fetch(&url).await;
                 FetchOutcome {
                     index,
                     result,
                     duration: started.elapsed(),
+                    _slot: slot,
                 }
             });
         }

@@ -3,5 +3,6 @@
 #[path = "../support/mod.rs"]
 mod support;
 
+mod agent_cli;
 mod oracle;
 mod replay_cli;
