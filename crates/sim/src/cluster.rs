@@ -1400,6 +1400,22 @@ mod tests {
     }
 
     #[test]
+    fn the_same_seed_gives_the_same_cluster_and_traffic() {
+        let run = |seed| {
+            let mut s = SimCluster::new(SimConfig {
+                seed,
+                bind_listeners: false,
+                ..SimConfig::default()
+            })
+            .unwrap();
+            s.advance(Duration::from_secs(120));
+            (s.pod_names("shop", "web"), s.truth())
+        };
+        assert_eq!(run(5), run(5));
+        assert_ne!(run(5).1, run(6).1);
+    }
+
+    #[test]
     fn rollout_replaces_pods_once_ready() {
         let mut s = sim();
         let old = s.pod_names("shop", "web");

@@ -383,6 +383,50 @@ async fn bad_writes_get_status_errors() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sim_routes_advance_time_and_list_endpoints() {
+    let t = TestSim::default().await;
+    let (_, before) = t.get("/sim/status").await;
+    let start = before["now_ms"].as_i64().unwrap();
+    assert_eq!(before["metrics_endpoints"].as_array().unwrap().len(), 18 + 2 + 3);
+    let r = t
+        .http
+        .post(t.url("/sim/advance?seconds=90"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 200);
+    let (_, after) = t.get("/sim/status").await;
+    assert_eq!(after["now_ms"].as_i64().unwrap() - start, 90_000);
+    let r = t
+        .http
+        .post(t.url("/sim/advance?seconds=-1"))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let r = t.http.post(t.url("/sim/advance")).send().await.unwrap();
+    assert_eq!(r.status().as_u16(), 400);
+    let (_, truth) = t.get("/sim/truth").await;
+    let g = &truth["groups"].as_array().unwrap()[0];
+    assert_eq!(g["latency_buckets"].as_array().unwrap().len(), 26);
+    assert_eq!(g["latency_buckets"][25], g["total_requests"]);
+    t.stop().await;
+}
+
+/// The driver maps tokio time × speed onto simulated time; with tokio's paused clock the test
+/// takes no wall-clock time.
+#[tokio::test(start_paused = true)]
+async fn the_driver_maps_elapsed_time_times_speed() {
+    let mut t = TestSim::default().await;
+    let start = t.sim.lock().unwrap().now_ms();
+    t.server.drive(60.0);
+    tokio::time::sleep(Duration::from_secs(10)).await;
+    let moved = t.sim.lock().unwrap().now_ms() - start;
+    assert!((588_000..=600_000).contains(&moved), "{moved}");
+    t.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn pod_logs_with_tail_and_previous() {
     let t = TestSim::default().await;
     let pod = t.sim.lock().unwrap().pod_names("shop", "web")[0].clone();

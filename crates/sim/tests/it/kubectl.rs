@@ -99,6 +99,18 @@ async fn kubectl_reads_and_changes_the_simulated_cluster() {
         out.contains(&pod) && out.contains("linkerd-proxy") && out.contains("Events:"),
         "{out}"
     );
+    t.advance(std::time::Duration::from_secs(10));
+    let deployments = run(&["get", "deployments", "-n", "shop"]).await;
+    assert!(
+        deployments
+            .lines()
+            .any(|l| l.starts_with("web ") && l.contains("5/5")),
+        "{deployments}"
+    );
+    run(&["rollout", "restart", "deployment/api", "-n", "shop"]).await;
+    let sets = run(&["get", "replicasets", "-n", "shop", "-l", "app=api", "-o", "name"]).await;
+    assert_eq!(sets.lines().count(), 2, "{sets}");
+    run(&["uncordon", "node-2"]).await;
     let (ok, out, _) = kubectl(&kubeconfig, &cache, &["logs", "-n", "shop", &pod, "--tail=3"])
         .await
         .unwrap();
