@@ -80,6 +80,8 @@ pub(crate) struct EventRec {
 
 /// Events kept (the API server's TTL is an hour; a count is enough here).
 const EVENTS_KEPT: usize = 400;
+/// Old ReplicaSets kept per Deployment (`revisionHistoryLimit`).
+const REVISION_HISTORY: usize = 10;
 /// How long a new container takes to become ready.
 const STARTUP_MS: i64 = 5_000;
 
@@ -421,6 +423,9 @@ impl SimCluster {
         self.advance_nodes(dt_ms);
         let before = self.now_ms;
         self.now_ms += dt_ms;
+        for proxy in self.pods.iter_mut().filter_map(|p| p.proxy.as_mut()) {
+            proxy.expire_idle(self.now_ms);
+        }
         self.lifecycle(before);
         self.reconcile();
         self.truth.at_ms = self.now_ms;
@@ -807,6 +812,20 @@ impl SimCluster {
             created_ms: self.now_ms,
             bad,
         });
+        // revisionHistoryLimit: 10 old ReplicaSets are kept, the oldest unused ones go.
+        while self.workloads[w].revisions.len() > REVISION_HISTORY + 1 {
+            let used = |r: &Revision| {
+                r.hash == hash
+                    || self
+                        .pods
+                        .iter()
+                        .any(|p| p.workload == w && p.revision_hash == r.hash)
+            };
+            let Some(i) = self.workloads[w].revisions.iter().position(|r| !used(r)) else {
+                break;
+            };
+            self.workloads[w].revisions.remove(i);
+        }
         self.dirty = true;
         hash
     }
@@ -1413,6 +1432,26 @@ mod tests {
         };
         assert_eq!(run(5), run(5));
         assert_ne!(run(5).1, run(6).1);
+    }
+
+    #[test]
+    fn series_of_deleted_endpoints_expire_after_ten_idle_minutes() {
+        let mut s = sim();
+        s.advance(Duration::from_secs(60));
+        let victim = s.pod_names("shop", "payments")[0].clone();
+        let has = |s: &SimCluster| {
+            s.pods.iter().filter_map(|p| p.proxy.as_ref()).any(|p| {
+                p.outbound
+                    .keys()
+                    .any(|k| k.dst.as_ref().is_some_and(|d| d.pod == victim))
+            })
+        };
+        assert!(has(&s));
+        s.delete_pod("shop", &victim).unwrap();
+        s.advance(Duration::from_secs(300));
+        assert!(has(&s), "kept while idle for less than ten minutes");
+        s.advance(Duration::from_secs(360));
+        assert!(!has(&s));
     }
 
     #[test]

@@ -306,14 +306,20 @@ impl StatusCounts {
 pub struct HttpSeries {
     pub requests: u64,
     pub statuses: BTreeMap<u16, StatusCounts>,
+    /// Simulated time of the last request, for the proxy's idle expiry.
+    pub last_ms: i64,
 }
 
 impl HttpSeries {
-    pub fn add(&mut self, code: u16, cells: &Cells) {
+    pub fn add(&mut self, code: u16, cells: &Cells, now_ms: i64) {
         self.requests += cells.iter().sum::<u64>();
         self.statuses.entry(code).or_default().add(cells);
+        self.last_ms = now_ms;
     }
 }
+
+/// How long a proxy keeps a series without traffic (`LINKERD2_PROXY_METRICS_RETAIN_IDLE`).
+pub const RETAIN_IDLE_MS: i64 = 10 * 60 * 1000;
 
 /// Inbound traffic of a proxy, keyed as the proxy keys it.
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
@@ -359,6 +365,16 @@ pub struct ProxyCounters {
     pub start_ms: i64,
     pub inbound: BTreeMap<InboundKey, HttpSeries>,
     pub outbound: BTreeMap<OutboundKey, HttpSeries>,
+}
+
+impl ProxyCounters {
+    /// Drops series idle for longer than [`RETAIN_IDLE_MS`], as the proxy does at scrape
+    /// time: endpoints of deleted pods and failures that stopped vanish from the body.
+    pub fn expire_idle(&mut self, now_ms: i64) {
+        let keep = |s: &HttpSeries| now_ms - s.last_ms <= RETAIN_IDLE_MS;
+        self.inbound.retain(|_, s| keep(s));
+        self.outbound.retain(|_, s| keep(s));
+    }
 }
 
 /// A Traefik series: (method, code, router, service).

@@ -223,7 +223,7 @@ fn record(
     outcome: Outcome,
     cells: &Cells,
 ) {
-    let (ingress, service) = (sim.flows[flow].ingress, sim.flows[flow].service);
+    let (ingress, service, now) = (sim.flows[flow].ingress, sim.flows[flow].service, sim.now_ms);
     let svc = &sim.services[service];
     let out_key = OutboundKey {
         dst_namespace: svc.namespace.clone(),
@@ -245,7 +245,7 @@ fn record(
             .outbound
             .entry(out_key)
             .or_default()
-            .add(outcome.code, cells);
+            .add(outcome.code, cells, now);
     }
     if let Some(s) = server {
         let key = InboundKey {
@@ -254,7 +254,11 @@ fn record(
             target_port: views[s].app_port,
         };
         if let Some(proxy) = &mut sim.pods[s].proxy {
-            proxy.inbound.entry(key).or_default().add(outcome.code, cells);
+            proxy
+                .inbound
+                .entry(key)
+                .or_default()
+                .add(outcome.code, cells, now);
         }
     }
     sim.truth
@@ -273,7 +277,11 @@ fn record(
         target_port: views[client].app_port,
     };
     if let Some(proxy) = &mut sim.pods[client].proxy {
-        proxy.inbound.entry(key).or_default().add(outcome.code, cells);
+        proxy
+            .inbound
+            .entry(key)
+            .or_default()
+            .add(outcome.code, cells, now);
     }
     if let Some(t) = &mut sim.pods[client].traefik {
         let key = TraefikKey {
