@@ -8,6 +8,9 @@
 //!
 //! `cargo bench -p atlhyper-agent --bench cycle`
 
+// A bench program reports on stdout.
+#![allow(clippy::print_stdout)]
+
 use std::fmt::Write as _;
 use std::io::BufRead;
 use std::sync::Arc;
@@ -72,6 +75,7 @@ fn main() {
         }
     });
     let _ = child.kill();
+    let _ = child.wait();
 }
 
 fn series_per_body() -> usize {

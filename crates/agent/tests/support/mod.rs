@@ -93,10 +93,12 @@ impl TestMaster {
 /// An agent configuration for tests: fast intervals, the spool in `spool_dir`, nothing
 /// served on its own port.
 pub fn agent_config(master_url: &str, spool_dir: &Path) -> AgentConfig {
-    let mut config = AgentConfig::default();
-    config.cluster_id = "c1".into();
-    config.master_url = master_url.to_owned();
-    config.listen = String::new();
+    let mut config = AgentConfig {
+        cluster_id: "c1".into(),
+        master_url: master_url.to_owned(),
+        listen: String::new(),
+        ..AgentConfig::default()
+    };
     config.slo.linkerd.traefik_namespace = "ingress".into();
     config.slo.linkerd.scrape_timeout = ConfigDuration(Duration::from_millis(800));
     config.push.timeout = ConfigDuration(Duration::from_secs(2));
