@@ -46,7 +46,10 @@ fn main() {
     let port: u16 = line.trim().parse().expect("the server prints its port");
     let body_bytes = proxy_body(0, 1).len();
 
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let config = kube::Config::new(format!("http://127.0.0.1:{port}").parse().unwrap());
         let client = kube::Client::try_from(config).unwrap();
@@ -87,8 +90,15 @@ fn series_per_body() -> usize {
 fn proxy_body(pod: usize, round: u64) -> String {
     let mut out = String::with_capacity(800_000);
     for family in ["request_total", "response_total", "response_latency_ms"] {
-        let kind = if family == "response_latency_ms" { "histogram" } else { "counter" };
-        let _ = writeln!(out, "# HELP {family} Linkerd proxy family.\n# TYPE {family} {kind}");
+        let kind = if family == "response_latency_ms" {
+            "histogram"
+        } else {
+            "counter"
+        };
+        let _ = writeln!(
+            out,
+            "# HELP {family} Linkerd proxy family.\n# TYPE {family} {kind}"
+        );
         for d in 0..DESTINATIONS {
             let labels = format!(
                 "direction=\"outbound\",authority=\"svc-{d}.ns-{}.svc.cluster.local:8080\",target_addr=\"10.42.{d}.9:8080\",target_ip=\"10.42.{d}.9\",target_port=\"8080\",tls=\"true\",server_id=\"svc-{d}.ns.serviceaccount.identity.linkerd.cluster.local\",dst_control_plane_ns=\"linkerd\",dst_deployment=\"svc-{d}\",dst_namespace=\"ns-{}\",dst_pod=\"svc-{d}-7f5c9c8d4-x2b9q\",dst_pod_template_hash=\"7f5c9c8d4\",dst_service=\"svc-{d}\",dst_serviceaccount=\"svc-{d}\",dst_zone=\"\",dst_zone_locality=\"unknown\"",
@@ -117,8 +127,15 @@ fn proxy_body(pod: usize, round: u64) -> String {
                                 base * (i as u64 + 1) / 26
                             );
                         }
-                        let _ = writeln!(out, "response_latency_ms_count{{{labels},status_code=\"{code}\"}} {base}");
-                        let _ = writeln!(out, "response_latency_ms_sum{{{labels},status_code=\"{code}\"}} {}", base * 7);
+                        let _ = writeln!(
+                            out,
+                            "response_latency_ms_count{{{labels},status_code=\"{code}\"}} {base}"
+                        );
+                        let _ = writeln!(
+                            out,
+                            "response_latency_ms_sum{{{labels},status_code=\"{code}\"}} {}",
+                            base * 7
+                        );
                     }
                 }
             }
@@ -141,7 +158,10 @@ fn proxy_body(pod: usize, round: u64) -> String {
 /// picks the round so counters grow from cycle to cycle).
 fn serve() {
     use axum::routing::get;
-    let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    let runtime = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .unwrap();
     runtime.block_on(async {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -151,7 +171,12 @@ fn serve() {
         let router = axum::Router::new()
             .route(
                 "/api/v1/pods",
-                get(move || async move { ([(axum::http::header::CONTENT_TYPE, "application/json")], pods.clone()) }),
+                get(move || async move {
+                    (
+                        [(axum::http::header::CONTENT_TYPE, "application/json")],
+                        pods.clone(),
+                    )
+                }),
             )
             .route(
                 "/metrics",

@@ -8,7 +8,10 @@
 use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, Instant};
 
-use atlhyper_model::{GroupCounters, NodeMetrics, NodeSeries, ServiceSlo, SloCounters, SloGroupKey, SloType, TargetHealth, Timestamp};
+use atlhyper_model::{
+    GroupCounters, NodeMetrics, NodeSeries, ServiceSlo, SloCounters, SloGroupKey, SloType, TargetHealth,
+    Timestamp,
+};
 use atlhyper_slo::{Target, Window, entry_from_counters};
 
 use crate::config::{AgentConfig, LinkerdMode};
@@ -70,7 +73,6 @@ impl Collector {
     pub fn new(config: AgentConfig, kube: Option<KubeDiscovery>) -> Result<Self, ScrapeError> {
         let scraper = Scraper::new(config.slo.linkerd.scrape_timeout.0, MAX_BODY_BYTES)?;
         Ok(Self {
-
             window: Window::new(config.slo_rules()),
             config,
             scraper,
@@ -266,7 +268,9 @@ impl Collector {
                     Some(kube) => kube
                         .pods(Some(&slo.traefik.namespace), &slo.traefik.label_selector)
                         .await
-                        .map(|pods| discovery::metrics_targets(&pods, TargetKind::Traefik, slo.traefik.metrics_port)),
+                        .map(|pods| {
+                            discovery::metrics_targets(&pods, TargetKind::Traefik, slo.traefik.metrics_port)
+                        }),
                     None => Err(no_kube("slo.traefik")),
                 }
             } else {
@@ -284,9 +288,14 @@ impl Collector {
         if slo.node_exporter.enabled {
             let found = match &self.kube {
                 Some(kube) => kube
-                    .pods(Some(&slo.node_exporter.namespace), &slo.node_exporter.label_selector)
+                    .pods(
+                        Some(&slo.node_exporter.namespace),
+                        &slo.node_exporter.label_selector,
+                    )
                     .await
-                    .map(|pods| discovery::metrics_targets(&pods, TargetKind::NodeExporter, slo.node_exporter.port)),
+                    .map(|pods| {
+                        discovery::metrics_targets(&pods, TargetKind::NodeExporter, slo.node_exporter.port)
+                    }),
                 None => Err(no_kube("slo.node_exporter")),
             };
             self.keep_or_reuse(TargetKind::NodeExporter, found, stats);
@@ -324,7 +333,9 @@ impl Collector {
 }
 
 fn no_kube(what: &str) -> discovery::DiscoveryError {
-    discovery::DiscoveryError::Client(format!("{what} needs the Kubernetes API, and no client is configured"))
+    discovery::DiscoveryError::Client(format!(
+        "{what} needs the Kubernetes API, and no client is configured"
+    ))
 }
 
 /// Traefik groups are keyed by Traefik's service name; where an Ingress says which host and
@@ -378,13 +389,22 @@ mod tests {
             },
         )]);
         let out = map_traefik_routes(
-            vec![(key("shop-web-80@kubernetes"), c(3.0)), (key("other@file"), c(1.0))],
+            vec![
+                (key("shop-web-80@kubernetes"), c(3.0)),
+                (key("other@file"), c(1.0)),
+            ],
             &routes,
         );
         assert_eq!(out.len(), 2);
         let mapped = out.iter().find(|(k, _)| k.source == "shop.example.com").unwrap();
-        assert_eq!((mapped.0.target.as_str(), mapped.0.namespace.as_str()), ("web", "shop"));
+        assert_eq!(
+            (mapped.0.target.as_str(), mapped.0.namespace.as_str()),
+            ("web", "shop")
+        );
         assert_eq!(mapped.1.total, 3.0);
-        assert!(out.iter().any(|(k, _)| k.source == "other@file"), "unmapped services stay");
+        assert!(
+            out.iter().any(|(k, _)| k.source == "other@file"),
+            "unmapped services stay"
+        );
     }
 }

@@ -142,7 +142,11 @@ fn target(pod: &Pod, kind: TargetKind, port: u16, labels: Vec<(String, String)>)
         .as_ref()
         .and_then(|s| s.pod_ip.as_deref())
         .unwrap_or_default();
-    let host = if ip.contains(':') { format!("[{ip}]") } else { ip.to_owned() };
+    let host = if ip.contains(':') {
+        format!("[{ip}]")
+    } else {
+        ip.to_owned()
+    };
     // A pod can be two targets (Traefik's own metrics and its proxy's): only proxies go by
     // the bare `namespace/pod`.
     let id = match kind {
@@ -168,7 +172,11 @@ fn relabel(pod: &Pod) -> Vec<(String, String)> {
     }
     for (key, value) in pod.metadata.labels.iter().flatten() {
         if let Some(kind) = key.strip_prefix(WORKLOAD_LABEL_PREFIX) {
-            let name = if kind == "job" { "k8s_job".to_owned() } else { sanitise(kind) };
+            let name = if kind == "job" {
+                "k8s_job".to_owned()
+            } else {
+                sanitise(kind)
+            };
             labels.insert(name, value.clone());
         }
     }
@@ -187,7 +195,9 @@ fn sanitise(name: &str) -> String {
 fn is_scrapable(pod: &Pod) -> bool {
     let status = pod.status.as_ref();
     let phase = status.and_then(|s| s.phase.as_deref());
-    let has_ip = status.and_then(|s| s.pod_ip.as_deref()).is_some_and(|ip| !ip.is_empty());
+    let has_ip = status
+        .and_then(|s| s.pod_ip.as_deref())
+        .is_some_and(|ip| !ip.is_empty());
     matches!(phase, Some("Pending" | "Running")) && has_ip && pod.metadata.deletion_timestamp.is_none()
 }
 
@@ -226,21 +236,29 @@ pub struct TraefikRoute {
 pub fn traefik_routes(ingresses: &[Ingress]) -> HashMap<String, TraefikRoute> {
     let mut routes = HashMap::new();
     let mut sorted: Vec<&Ingress> = ingresses.iter().collect();
-    sorted.sort_by(|a, b| (&a.metadata.namespace, &a.metadata.name).cmp(&(&b.metadata.namespace, &b.metadata.name)));
+    sorted.sort_by(|a, b| {
+        (&a.metadata.namespace, &a.metadata.name).cmp(&(&b.metadata.namespace, &b.metadata.name))
+    });
     for ingress in sorted {
         let ns = ingress.metadata.namespace.as_deref().unwrap_or("default");
         let rules = ingress.spec.iter().flat_map(|s| s.rules.iter().flatten());
         for rule in rules {
-            let Some(host) = rule.host.as_deref() else { continue };
+            let Some(host) = rule.host.as_deref() else {
+                continue;
+            };
             for path in rule.http.iter().flat_map(|h| h.paths.iter()) {
-                let Some(service) = path.backend.service.as_ref() else { continue };
-                let port = service.port.as_ref().and_then(|p| {
-                    p.number
-                        .map(|n| n.to_string())
-                        .or_else(|| p.name.clone())
-                });
+                let Some(service) = path.backend.service.as_ref() else {
+                    continue;
+                };
+                let port = service
+                    .port
+                    .as_ref()
+                    .and_then(|p| p.number.map(|n| n.to_string()).or_else(|| p.name.clone()));
                 let Some(port) = port else { continue };
-                let key = format!("{}@kubernetes", normalise(&format!("{ns}-{}-{port}", service.name)));
+                let key = format!(
+                    "{}@kubernetes",
+                    normalise(&format!("{ns}-{}-{port}", service.name))
+                );
                 routes.entry(key).or_insert_with(|| TraefikRoute {
                     host: host.to_owned(),
                     backend: service.name.clone(),

@@ -15,8 +15,18 @@ use atlhyper_promtext::{Sample, Scrape};
 
 /// Filesystems that hold no node data (node_exporter's own default exclusions, plus overlay).
 const PSEUDO_FILESYSTEMS: [&str; 12] = [
-    "tmpfs", "overlay", "squashfs", "devtmpfs", "proc", "sysfs", "cgroup", "cgroup2", "nsfs",
-    "autofs", "fuse.lxcfs", "ramfs",
+    "tmpfs",
+    "overlay",
+    "squashfs",
+    "devtmpfs",
+    "proc",
+    "sysfs",
+    "cgroup",
+    "cgroup2",
+    "nsfs",
+    "autofs",
+    "fuse.lxcfs",
+    "ramfs",
 ];
 /// hwmon chips and thermal zones that measure the CPU.
 const CPU_SENSOR_HINTS: [&str; 5] = ["coretemp", "k10temp", "cpu", "zenpower", "soc"];
@@ -100,7 +110,9 @@ fn counters_of(at_ms: i64, scrape: &Scrape<'_>) -> Counters {
         let key = match sample.name {
             "node_cpu_seconds_total" => counter_key(sample, Some("mode")),
             n if n.starts_with("node_disk_") && n.ends_with("_total") => counter_key(sample, Some("device")),
-            n if n.starts_with("node_network_") && n.ends_with("_total") => counter_key(sample, Some("device")),
+            n if n.starts_with("node_network_") && n.ends_with("_total") => {
+                counter_key(sample, Some("device"))
+            }
             n if n.starts_with("node_pressure_") => counter_key(sample, None),
             _ => continue,
         };
@@ -120,7 +132,9 @@ fn gauge(scrape: &Scrape<'_>, name: &str) -> Option<f64> {
 
 fn cpu(scrape: &Scrape<'_>, rates: &Rates<'_>) -> CpuMetrics {
     let mode = |m: &str| rates.per_sec(&format!("node_cpu_seconds_total\u{0}{m}"));
-    let modes = ["idle", "iowait", "irq", "nice", "softirq", "steal", "system", "user"];
+    let modes = [
+        "idle", "iowait", "irq", "nice", "softirq", "steal", "system", "user",
+    ];
     let all: f64 = modes.iter().filter_map(|m| mode(m)).sum();
     let share = |m: &str| mode(m).filter(|_| all > 0.0).map(|v| 100.0 * v / all);
     let cores = label_values(scrape, "node_cpu_seconds_total", "cpu");
@@ -200,12 +214,14 @@ fn filesystems(scrape: &Scrape<'_>) -> Vec<FilesystemMetrics> {
             continue;
         }
         let mountpoint = sample.label("mountpoint").unwrap_or_default().into_owned();
-        let fs = out.entry(mountpoint.clone()).or_insert_with(|| FilesystemMetrics {
-            mountpoint,
-            device: sample.label("device").unwrap_or_default().into_owned(),
-            fstype: fstype.into_owned(),
-            ..FilesystemMetrics::default()
-        });
+        let fs = out
+            .entry(mountpoint.clone())
+            .or_insert_with(|| FilesystemMetrics {
+                mountpoint,
+                device: sample.label("device").unwrap_or_default().into_owned(),
+                fstype: fstype.into_owned(),
+                ..FilesystemMetrics::default()
+            });
         if is_size {
             fs.size_bytes = sample.value;
         } else {
@@ -279,7 +295,11 @@ fn temperature(scrape: &Scrape<'_>) -> TemperatureMetrics {
     };
     let mut sensors = Vec::new();
     let mut cpu_celsius: Option<f64> = None;
-    for sample in scrape.samples.iter().filter(|s| s.name == "node_hwmon_temp_celsius") {
+    for sample in scrape
+        .samples
+        .iter()
+        .filter(|s| s.name == "node_hwmon_temp_celsius")
+    {
         let chip = sample.label("chip").unwrap_or_default().into_owned();
         let sensor = sample.label("sensor").unwrap_or_default().into_owned();
         let chip_name = chip_names.get(&chip).cloned().unwrap_or_else(|| chip.clone());
@@ -294,7 +314,11 @@ fn temperature(scrape: &Scrape<'_>) -> TemperatureMetrics {
             celsius: sample.value,
         });
     }
-    for zone in scrape.samples.iter().filter(|s| s.name == "node_thermal_zone_temp") {
+    for zone in scrape
+        .samples
+        .iter()
+        .filter(|s| s.name == "node_thermal_zone_temp")
+    {
         if zone.label("type").is_some_and(|t| is_cpu_sensor(&t)) {
             cpu_celsius = Some(cpu_celsius.map_or(zone.value, |c| c.max(zone.value)));
         }
@@ -327,7 +351,10 @@ impl Concentrator {
             Some(last) if last.minute == minute => *last = point,
             _ => ring.push_back(point),
         }
-        while ring.front().is_some_and(|p| minute.0 - p.minute.0 >= RING_MINUTES as i64 * 60_000) {
+        while ring
+            .front()
+            .is_some_and(|p| minute.0 - p.minute.0 >= RING_MINUTES as i64 * 60_000)
+        {
             ring.pop_front();
         }
     }
@@ -453,7 +480,11 @@ mod tests {
         let points = &series[0].points;
         assert_eq!(points.len(), RING_MINUTES);
         assert_eq!(points.last().unwrap().minute, Timestamp(69 * 60_000));
-        assert_eq!(points.last().unwrap().cpu_pct, Some(139.0), "the minute's last figures");
+        assert_eq!(
+            points.last().unwrap().cpu_pct,
+            Some(139.0),
+            "the minute's last figures"
+        );
         assert_eq!(points[0].minute, Timestamp(10 * 60_000));
     }
 }

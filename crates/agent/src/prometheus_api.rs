@@ -134,10 +134,16 @@ mod tests {
     #[test]
     fn the_query_names_every_family_and_the_selector() {
         let q = query(r#"job="linkerd-proxy""#);
-        assert!(q.starts_with(r#"{__name__=~"request_total|response_total|"#), "{q}");
+        assert!(
+            q.starts_with(r#"{__name__=~"request_total|response_total|"#),
+            "{q}"
+        );
         assert!(q.ends_with(r#",job="linkerd-proxy"}"#), "{q}");
         let url = query_url("http://mimir/prometheus/", r#"job="linkerd-proxy""#);
-        assert!(url.starts_with("http://mimir/prometheus/api/v1/query?query=%7B__name__%3D~%22request_total%7C"), "{url}");
+        assert!(
+            url.starts_with("http://mimir/prometheus/api/v1/query?query=%7B__name__%3D~%22request_total%7C"),
+            "{url}"
+        );
     }
 
     #[test]
@@ -155,11 +161,18 @@ mod tests {
 
     #[test]
     fn api_errors_say_what_went_wrong() {
-        let e = to_federation_text(r#"{"status":"error","errorType":"bad_data","error":"parse error at char 3"}"#)
-            .unwrap_err();
+        let e = to_federation_text(
+            r#"{"status":"error","errorType":"bad_data","error":"parse error at char 3"}"#,
+        )
+        .unwrap_err();
         assert!(e.contains("parse error at char 3"), "{e}");
-        let e = to_federation_text(r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#).unwrap_err();
+        let e = to_federation_text(r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#)
+            .unwrap_err();
         assert!(e.contains("matrix"), "{e}");
-        assert!(to_federation_text("<html>").unwrap_err().contains("invalid Prometheus API answer"));
+        assert!(
+            to_federation_text("<html>")
+                .unwrap_err()
+                .contains("invalid Prometheus API answer")
+        );
     }
 }

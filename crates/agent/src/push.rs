@@ -109,7 +109,10 @@ impl MasterClient {
             Ok(())
         } else {
             let status = response.status();
-            Err(format!("POST {url}: HTTP {status}: {}", response.text().await.unwrap_or_default()))
+            Err(format!(
+                "POST {url}: HTTP {status}: {}",
+                response.text().await.unwrap_or_default()
+            ))
         }
     }
 }
@@ -157,7 +160,11 @@ impl Backoff {
             .min(self.max);
         self.attempt = self.attempt.saturating_add(1);
         let span = ceiling.saturating_sub(self.base).as_millis() as u64;
-        let jitter = if span == 0 { 0 } else { self.next_random() % (span + 1) };
+        let jitter = if span == 0 {
+            0
+        } else {
+            self.next_random() % (span + 1)
+        };
         self.base + Duration::from_millis(jitter)
     }
 
@@ -211,8 +218,15 @@ mod tests {
     fn backoff_grows_to_its_cap_with_jitter_and_resets() {
         let mut b = Backoff::new(Duration::from_millis(100), Duration::from_secs(2), 42);
         let delays: Vec<Duration> = (0..10).map(|_| b.next_delay()).collect();
-        assert!(delays.iter().all(|d| *d >= Duration::from_millis(100) && *d <= Duration::from_secs(2)));
-        assert!(delays[6..].iter().any(|d| *d > Duration::from_millis(800)), "{delays:?}");
+        assert!(
+            delays
+                .iter()
+                .all(|d| *d >= Duration::from_millis(100) && *d <= Duration::from_secs(2))
+        );
+        assert!(
+            delays[6..].iter().any(|d| *d > Duration::from_millis(800)),
+            "{delays:?}"
+        );
         let distinct: std::collections::HashSet<_> = delays.iter().collect();
         assert!(distinct.len() > 5, "jittered: {delays:?}");
         b.reset();
@@ -221,7 +235,13 @@ mod tests {
 
     #[test]
     fn the_token_never_shows_in_debug_output() {
-        let client = MasterClient::new("http://m:8081/", "c1", AgentToken::new("s3cret"), Duration::from_secs(1)).unwrap();
+        let client = MasterClient::new(
+            "http://m:8081/",
+            "c1",
+            AgentToken::new("s3cret"),
+            Duration::from_secs(1),
+        )
+        .unwrap();
         let text = format!("{client:?}");
         assert!(!text.contains("s3cret") && text.contains("***"), "{text}");
         assert_eq!(client.base_url(), "http://m:8081");

@@ -150,7 +150,10 @@ impl Agent {
     }
 
     fn spool_cycle(&self, cycle: Cycle, now_ms: i64) -> Result<u64, AgentError> {
-        let mut spool = self.spool.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+        let mut spool = self
+            .spool
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
         spool.expire(now_ms)?;
         let seq = spool.next_seq()?;
         let snapshot = AgentSnapshot {
@@ -168,7 +171,8 @@ impl Agent {
             node_series: cycle.node_series,
         };
         spool.push(seq, now_ms, &gzip_json(&snapshot)?)?;
-        self.metrics.set_spool(spool.len(), spool.bytes(), spool.dropped());
+        self.metrics
+            .set_spool(spool.len(), spool.bytes(), spool.dropped());
         Ok(seq)
     }
 
@@ -209,7 +213,10 @@ impl Agent {
     /// Pushes the oldest spooled snapshot once.
     async fn deliver_oldest(&self) -> Delivery {
         let next = {
-            let spool = self.spool.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+            let spool = self
+                .spool
+                .lock()
+                .unwrap_or_else(std::sync::PoisonError::into_inner);
             spool.oldest().cloned().map(|s| (spool.read(&s), s))
         };
         let Some((body, spooled)) = next else {
@@ -240,9 +247,17 @@ impl Agent {
     }
 
     fn settle(&self, seq: u64, accepted: bool) -> Delivery {
-        let mut spool = self.spool.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-        let settled = if accepted { spool.ack(seq) } else { spool.reject(seq) };
-        self.metrics.set_spool(spool.len(), spool.bytes(), spool.dropped());
+        let mut spool = self
+            .spool
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let settled = if accepted {
+            spool.ack(seq)
+        } else {
+            spool.reject(seq)
+        };
+        self.metrics
+            .set_spool(spool.len(), spool.bytes(), spool.dropped());
         match settled {
             Ok(()) => Delivery::Done,
             Err(e) => Delivery::Retry(e.to_string()),
@@ -299,8 +314,10 @@ enum Delivery {
 }
 
 fn gzip_json(snapshot: &AgentSnapshot) -> Result<Vec<u8>, AgentError> {
-    let json = serde_json::to_vec(snapshot).map_err(|e| AgentError::Setup(format!("cannot encode snapshot: {e}")))?;
-    let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(json.len() / 4), flate2::Compression::fast());
+    let json = serde_json::to_vec(snapshot)
+        .map_err(|e| AgentError::Setup(format!("cannot encode snapshot: {e}")))?;
+    let mut encoder =
+        flate2::write::GzEncoder::new(Vec::with_capacity(json.len() / 4), flate2::Compression::fast());
     encoder
         .write_all(&json)
         .and_then(|()| encoder.finish())

@@ -41,13 +41,15 @@ impl AgentMetrics {
         self.cycle_micros.store(micros, Ordering::Relaxed);
         self.cycle_micros_total.fetch_add(micros, Ordering::Relaxed);
         self.targets.store(stats.targets as u64, Ordering::Relaxed);
-        self.failed_targets.store(stats.failed_targets as u64, Ordering::Relaxed);
+        self.failed_targets
+            .store(stats.failed_targets as u64, Ordering::Relaxed);
         self.scrape_failures_total
             .fetch_add(stats.failed_targets as u64, Ordering::Relaxed);
         self.samples.store(stats.samples as u64, Ordering::Relaxed);
         self.relevant_samples
             .store(stats.relevant_samples as u64, Ordering::Relaxed);
-        self.tracked_series.store(stats.tracked_series as u64, Ordering::Relaxed);
+        self.tracked_series
+            .store(stats.tracked_series as u64, Ordering::Relaxed);
         self.discovery_errors_total
             .fetch_add(stats.discovery_errors as u64, Ordering::Relaxed);
     }
@@ -87,7 +89,12 @@ impl AgentMetrics {
         let mut metric = |name: &str, kind: &str, help: &str, value: f64| {
             let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
         };
-        metric("atlhyper_agent_cycles_total", "counter", "Collect cycles run.", get(&self.cycles) as f64);
+        metric(
+            "atlhyper_agent_cycles_total",
+            "counter",
+            "Collect cycles run.",
+            get(&self.cycles) as f64,
+        );
         metric(
             "atlhyper_agent_cycle_duration_seconds",
             "gauge",
@@ -100,7 +107,12 @@ impl AgentMetrics {
             "Time spent in collect cycles.",
             seconds(&self.cycle_micros_total),
         );
-        metric("atlhyper_agent_targets", "gauge", "Targets in the last cycle.", get(&self.targets) as f64);
+        metric(
+            "atlhyper_agent_targets",
+            "gauge",
+            "Targets in the last cycle.",
+            get(&self.targets) as f64,
+        );
         metric(
             "atlhyper_agent_targets_failed",
             "gauge",
@@ -113,7 +125,12 @@ impl AgentMetrics {
             "Failed scrapes.",
             get(&self.scrape_failures_total) as f64,
         );
-        metric("atlhyper_agent_samples", "gauge", "Samples read in the last cycle.", get(&self.samples) as f64);
+        metric(
+            "atlhyper_agent_samples",
+            "gauge",
+            "Samples read in the last cycle.",
+            get(&self.samples) as f64,
+        );
         metric(
             "atlhyper_agent_slo_samples",
             "gauge",
@@ -138,7 +155,12 @@ impl AgentMetrics {
             "Snapshots waiting in the spool.",
             get(&self.spool_snapshots) as f64,
         );
-        metric("atlhyper_agent_spool_bytes", "gauge", "Bytes in the spool.", get(&self.spool_bytes) as f64);
+        metric(
+            "atlhyper_agent_spool_bytes",
+            "gauge",
+            "Bytes in the spool.",
+            get(&self.spool_bytes) as f64,
+        );
         metric(
             "atlhyper_agent_snapshots_dropped_total",
             "counter",
@@ -163,7 +185,10 @@ impl AgentMetrics {
 
 pub fn router(metrics: Arc<AgentMetrics>) -> Router {
     Router::new()
-        .route("/healthz", get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }))
+        .route(
+            "/healthz",
+            get(|| async { axum::Json(serde_json::json!({"status": "ok"})) }),
+        )
         .route(
             "/metrics",
             get(move || {

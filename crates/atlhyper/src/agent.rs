@@ -41,7 +41,10 @@ pub struct AgentArgs {
 pub fn run(args: AgentArgs) -> Result<()> {
     crate::logging::init(&args.log_level);
     let config = resolve_config(&args)?;
-    let token = read_token(args.token_file.as_deref(), std::env::var("ATLHYPER_AGENT_TOKEN").ok())?;
+    let token = read_token(
+        args.token_file.as_deref(),
+        std::env::var("ATLHYPER_AGENT_TOKEN").ok(),
+    )?;
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -98,7 +101,10 @@ fn resolve_config(args: &AgentArgs) -> Result<AgentConfig> {
         bail!("no cluster id: pass --cluster-id, set ATLHYPER_CLUSTER_ID, or set cluster_id in the config");
     }
     if !(config.master_url.starts_with("http://") || config.master_url.starts_with("https://")) {
-        bail!("--master {:?}: must be an http:// or https:// URL", config.master_url);
+        bail!(
+            "--master {:?}: must be an http:// or https:// URL",
+            config.master_url
+        );
     }
     Ok(config)
 }

@@ -208,10 +208,16 @@ impl Window {
             _ => false,
         };
         let counts_new_series = !baseline_only && (!is_new || !existed_before_window);
-        let mut previous = if restarted { HashMap::default() } else { state.series };
+        let mut previous = if restarted {
+            HashMap::default()
+        } else {
+            state.series
+        };
         if state.has_classic != profile.has_classic {
             // Which families this target is read from changed: its cached slots may be wrong.
-            previous.values_mut().for_each(|series| series.slot = SLOT_UNKNOWN);
+            previous
+                .values_mut()
+                .for_each(|series| series.slot = SLOT_UNKNOWN);
         }
         let mut current = HashMap::with_capacity_and_hasher(
             previous.len().max(samples.len() / 2),
@@ -237,7 +243,13 @@ impl Window {
                 },
             };
             if slot == SLOT_IRRELEVANT {
-                current.insert(fingerprint, Series { value: f64::NAN, slot });
+                current.insert(
+                    fingerprint,
+                    Series {
+                        value: f64::NAN,
+                        slot,
+                    },
+                );
                 continue;
             }
             let previous_value = known.map(|s| s.value).filter(|v| !v.is_nan());
@@ -248,7 +260,13 @@ impl Window {
                 }
                 continue;
             }
-            current.insert(fingerprint, Series { value: sample.value, slot });
+            current.insert(
+                fingerprint,
+                Series {
+                    value: sample.value,
+                    slot,
+                },
+            );
             let increase = match previous_value {
                 Some(prev) if sample.value < prev => sample.value,
                 Some(prev) => sample.value - prev,
@@ -416,9 +434,9 @@ impl Round<'_> {
     pub fn target(&mut self, target: &Target, scrape: &Scrape<'_>) {
         let samples: Vec<&Sample<'_>> = scrape.samples.iter().collect();
         self.stats.samples += samples.len();
-        self.stats.relevant += self
-            .window
-            .observe_target(&target.id, &target.labels, &samples, self.baseline_only);
+        self.stats.relevant +=
+            self.window
+                .observe_target(&target.id, &target.labels, &samples, self.baseline_only);
         self.stats.targets += 1;
     }
 

@@ -76,16 +76,26 @@ async fn slo_entries_from_discovered_pods_reach_the_master_with_the_right_number
         Endpoint::start(Duration::ZERO).await,
         Endpoint::start(Duration::ZERO).await,
     );
-    let (traefik, node) = (Endpoint::start(Duration::ZERO).await, Endpoint::start(Duration::ZERO).await);
+    let (traefik, node) = (
+        Endpoint::start(Duration::ZERO).await,
+        Endpoint::start(Duration::ZERO).await,
+    );
     let kube = FakeKube::default();
     let mut traefik_proxy = meshed_pod("ingress", "traefik-6d8f-abcde", "traefik", edge_proxy.port);
     traefik_proxy["metadata"]["labels"]["app.kubernetes.io/name"] = json!("traefik");
-    traefik_proxy["spec"]["containers"][0]["ports"] = json!([{"name": "metrics", "containerPort": traefik.port}]);
+    traefik_proxy["spec"]["containers"][0]["ports"] =
+        json!([{"name": "metrics", "containerPort": traefik.port}]);
     kube.set_pods(vec![
         meshed_pod("shop", "web-5b7f-1", "web", web1.port),
         meshed_pod("shop", "web-5b7f-2", "web", web2.port),
         traefik_proxy,
-        metrics_pod("monitoring", "node-exporter-x1", "node-exporter", "node-1", node.port),
+        metrics_pod(
+            "monitoring",
+            "node-exporter-x1",
+            "node-exporter",
+            "node-1",
+            node.port,
+        ),
     ]);
     kube.set_ingresses(vec![json!({
         "apiVersion": "networking.k8s.io/v1", "kind": "Ingress",
@@ -112,9 +122,18 @@ async fn slo_entries_from_discovered_pods_reach_the_master_with_the_right_number
         authority: "shop.example.com".into(),
     };
     web1.set(linkerd_body(started, &[(outbound("api"), traffic(1000, 40))]));
-    web2.set(linkerd_body(started, &[(outbound("api"), traffic(500, 0)), (outbound("cart"), traffic(10, 0))]));
+    web2.set(linkerd_body(
+        started,
+        &[
+            (outbound("api"), traffic(500, 0)),
+            (outbound("cart"), traffic(10, 0)),
+        ],
+    ));
     edge_proxy.set(linkerd_body(started, &[(inbound.clone(), traffic(300, 0))]));
-    traefik.set(traefik_body("shop-web-80@kubernetes", &[(200, 300, [250, 50, 0, 0, 0])]));
+    traefik.set(traefik_body(
+        "shop-web-80@kubernetes",
+        &[(200, 300, [250, 50, 0, 0, 0])],
+    ));
     node.set(node_body(1000.0, 0.5));
     agent.collect_once(t0).await.unwrap();
 
@@ -122,7 +141,10 @@ async fn slo_entries_from_discovered_pods_reach_the_master_with_the_right_number
     // counters start again, with 50 ok to api); cart idle; 80 ingress requests through the
     // Linkerd edge, 80 through Traefik (20 of them 502s); the node 25 % busy.
     web1.set(linkerd_body(started, &[(outbound("api"), traffic(1100, 50))]));
-    web2.set(linkerd_body(started + 600.0, &[(outbound("api"), traffic(50, 0))]));
+    web2.set(linkerd_body(
+        started + 600.0,
+        &[(outbound("api"), traffic(50, 0))],
+    ));
     edge_proxy.set(linkerd_body(started, &[(inbound, traffic(380, 0))]));
     traefik.set(traefik_body(
         "shop-web-80@kubernetes",
@@ -139,9 +161,24 @@ async fn slo_entries_from_discovered_pods_reach_the_master_with_the_right_number
     .await;
     assert!(delivered, "both snapshots delivered");
 
-    let latest = master.master.as_ref().unwrap().state.hub.get("c1").latest.expect("a snapshot in the datahub");
-    let api = latest.slo_counters.iter().find(|g| g.key.target == "api").unwrap();
-    assert_eq!((api.counters.total, api.counters.success, api.counters.failure), (160.0, 150.0, 10.0));
+    let latest = master
+        .master
+        .as_ref()
+        .unwrap()
+        .state
+        .hub
+        .get("c1")
+        .latest
+        .expect("a snapshot in the datahub");
+    let api = latest
+        .slo_counters
+        .iter()
+        .find(|g| g.key.target == "api")
+        .unwrap();
+    assert_eq!(
+        (api.counters.total, api.counters.success, api.counters.failure),
+        (160.0, 150.0, 10.0)
+    );
     let slo = |source: &str, target: &str| {
         latest
             .slo
@@ -155,36 +192,68 @@ async fn slo_entries_from_discovered_pods_reach_the_master_with_the_right_number
     assert_eq!(api_entry.source_namespace, "shop");
     // 150 ok: 135 in (5, 10], 15 in (100, 200]; 10 failed in (1, 2]. Cumulative: le=1 0,
     // le=2 10, le=10 145, le=200 160. p50 → rank 80 in (5, 10]: 5 + 5·70/135.
-    assert!((api_entry.latency_p50.unwrap() - (5.0 + 5.0 * 70.0 / 135.0)).abs() < 1e-9, "{api_entry:?}");
+    assert!(
+        (api_entry.latency_p50.unwrap() - (5.0 + 5.0 * 70.0 / 135.0)).abs() < 1e-9,
+        "{api_entry:?}"
+    );
     // p99 → rank 158.4 in (100, 200]: 100 + 100·13.4/15.
-    assert!((api_entry.latency_p99.unwrap() - (100.0 + 100.0 * 13.4 / 15.0)).abs() < 1e-9, "{api_entry:?}");
+    assert!(
+        (api_entry.latency_p99.unwrap() - (100.0 + 100.0 * 13.4 / 15.0)).abs() < 1e-9,
+        "{api_entry:?}"
+    );
     assert!((api_entry.success_rate.unwrap() - 100.0 * 150.0 / 160.0).abs() < 1e-9);
     assert!((api_entry.request_rate - 160.0 / 30.0).abs() < 1e-9);
     let cart = slo("web", "cart");
-    assert_eq!((cart.total_requests, cart.success_rate), (0, None), "idle: no ratio");
+    assert_eq!(
+        (cart.total_requests, cart.success_rate),
+        (0, None),
+        "idle: no ratio"
+    );
 
     let linkerd_ingress = slo("shop.example.com", "");
     assert_eq!(linkerd_ingress.total_requests, 80);
     let traefik_ingress = slo("shop.example.com", "web");
-    assert_eq!((traefik_ingress.total_requests, traefik_ingress.success_requests), (80, 60));
+    assert_eq!(
+        (traefik_ingress.total_requests, traefik_ingress.success_requests),
+        (80, 60)
+    );
     assert!((traefik_ingress.success_rate.unwrap() - 75.0).abs() < 1e-9);
     // Traefik buckets are seconds: 50 in (0, 100] ms, 10 in (100, 300], 20 in (1200, 5000].
     // p50 → rank 40 in (0, 100]: 80 ms.
-    assert!((traefik_ingress.latency_p50.unwrap() - 80.0).abs() < 1e-9, "{traefik_ingress:?}");
+    assert!(
+        (traefik_ingress.latency_p50.unwrap() - 80.0).abs() < 1e-9,
+        "{traefik_ingress:?}"
+    );
 
     let node = &latest.nodes[0];
     assert_eq!(node.node, "node-1");
-    assert!((node.cpu.usage_pct.unwrap() - 25.0).abs() < 1e-6, "{:?}", node.cpu);
+    assert!(
+        (node.cpu.usage_pct.unwrap() - 25.0).abs() < 1e-6,
+        "{:?}",
+        node.cpu
+    );
     assert_eq!(node.memory.usage_pct, Some(75.0));
     assert_eq!(latest.node_series[0].points.len(), 1, "one minute so far");
-    assert_eq!(latest.targets.len(), 5, "3 proxies, Traefik's own metrics, node_exporter");
-    assert!(latest.targets.iter().all(|t| t.last_error.is_none() && t.last_success.is_some()));
+    assert_eq!(
+        latest.targets.len(),
+        5,
+        "3 proxies, Traefik's own metrics, node_exporter"
+    );
+    assert!(
+        latest
+            .targets
+            .iter()
+            .all(|t| t.last_error.is_none() && t.last_success.is_some())
+    );
 
     // The gateway serves the stored minute counters: the same totals over the last hour.
     let overview = master.get("/api/v2/clusters/c1/slo/overview?range=1h").await;
     let stored = entry(&overview["services"], "web", "api");
     assert_eq!(stored["total_requests"], 160, "{stored}");
-    assert!(close(&stored["latency_p99"], 100.0 + 100.0 * 13.4 / 15.0), "{stored}");
+    assert!(
+        close(&stored["latency_p99"], 100.0 + 100.0 * 13.4 / 15.0),
+        "{stored}"
+    );
 
     stop.cancel();
     delivery.await.unwrap();
@@ -269,14 +338,21 @@ async fn federation_and_the_prometheus_api_give_the_same_counters() {
         api.set(api_body(ok));
         let (a, b) = (by_federation.cycle(at).await, by_api.cycle(at).await);
         assert_eq!(a.counters, b.counters, "at {at}");
-        assert!(b.targets.iter().all(|t| t.last_error.is_none()), "{:?}", b.targets);
+        assert!(
+            b.targets.iter().all(|t| t.last_error.is_none()),
+            "{:?}",
+            b.targets
+        );
         if at == T0 + 60_000 {
             // A reset between the second and third scrape: the increase is the new value.
             assert_eq!(a.counters[0].counters.total, 5.0);
         }
     }
     let query = api.last_query();
-    assert!(query.contains("__name__=~\"request_total|response_total|"), "{query}");
+    assert!(
+        query.contains("__name__=~\"request_total|response_total|"),
+        "{query}"
+    );
     assert!(query.contains("job=\"linkerd-proxy\""), "{query}");
 }
 
@@ -290,7 +366,10 @@ struct ApiFake {
 impl ApiFake {
     async fn start() -> Self {
         use axum::extract::{Query, State};
-        type Shared = (std::sync::Arc<std::sync::Mutex<String>>, std::sync::Arc<std::sync::Mutex<String>>);
+        type Shared = (
+            std::sync::Arc<std::sync::Mutex<String>>,
+            std::sync::Arc<std::sync::Mutex<String>>,
+        );
         let body = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let query = std::sync::Arc::new(std::sync::Mutex::new(String::new()));
         let router = axum::Router::new()

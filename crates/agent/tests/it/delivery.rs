@@ -36,7 +36,13 @@ async fn master_down_for_several_cycles_then_back_every_seq_arrives_once() {
     for i in 0..2 {
         agent.collect_once(T0 + i * 30_000).await.unwrap();
     }
-    assert!(eventually(Duration::from_secs(10), async || status(&master).await["last_seq"] == 2).await);
+    assert!(
+        eventually(
+            Duration::from_secs(10),
+            async || status(&master).await["last_seq"] == 2
+        )
+        .await
+    );
 
     // Down: connections are refused for four cycles; the snapshots wait in the spool.
     master.stop().await;
@@ -45,15 +51,30 @@ async fn master_down_for_several_cycles_then_back_every_seq_arrives_once() {
     }
     let metrics = agent.metrics();
     assert!(eventually(Duration::from_secs(5), async || metrics.spooled() == 4).await);
-    assert_eq!(std::fs::read_dir(spool.path()).unwrap().filter(|e| {
-        e.as_ref().unwrap().file_name().to_string_lossy().ends_with(".json.gz")
-    }).count(), 4, "on disk, not only in memory");
+    assert_eq!(
+        std::fs::read_dir(spool.path())
+            .unwrap()
+            .filter(|e| {
+                e.as_ref()
+                    .unwrap()
+                    .file_name()
+                    .to_string_lossy()
+                    .ends_with(".json.gz")
+            })
+            .count(),
+        4,
+        "on disk, not only in memory"
+    );
 
     // Back on the same port with the same data.
     let master = TestMaster::start(data.path(), port).await;
     agent.collect_once(T0 + 6 * 30_000).await.unwrap();
     assert!(
-        eventually(Duration::from_secs(20), async || status(&master).await["last_seq"] == 7).await,
+        eventually(
+            Duration::from_secs(20),
+            async || status(&master).await["last_seq"] == 7
+        )
+        .await,
         "the spool drained: {}",
         status(&master).await
     );
@@ -64,7 +85,10 @@ async fn master_down_for_several_cycles_then_back_every_seq_arrives_once() {
     assert_eq!(metrics.spooled(), 0);
     let text = metrics.render();
     assert!(text.contains("atlhyper_agent_snapshots_pushed_total 7"), "{text}");
-    assert!(!text.contains("atlhyper_agent_push_failures_total 0\n"), "failures were counted: {text}");
+    assert!(
+        !text.contains("atlhyper_agent_push_failures_total 0\n"),
+        "failures were counted: {text}"
+    );
 
     stop.cancel();
     delivery.await.unwrap();
@@ -97,7 +121,13 @@ async fn a_spool_over_its_bound_drops_the_oldest_and_reports_the_count() {
     assert!(eventually(Duration::from_secs(20), async || metrics.spooled() == 0).await);
     // One more cycle reports the drops in its snapshot.
     agent.collect_once(T0 + 10 * 30_000).await.unwrap();
-    assert!(eventually(Duration::from_secs(20), async || status(&master).await["last_seq"] == 11).await);
+    assert!(
+        eventually(
+            Duration::from_secs(20),
+            async || status(&master).await["last_seq"] == 11
+        )
+        .await
+    );
     let s = status(&master).await;
     assert_eq!(s["agent_dropped"], dropped, "{s}");
     // The oldest went first: what arrived is the unbroken run of the newest ones, after

@@ -37,9 +37,7 @@ impl Endpoint {
             body: Arc::clone(&body),
             delay,
         };
-        let router = Router::new()
-            .route("/metrics", get(metrics))
-            .with_state(served);
+        let router = Router::new().route("/metrics", get(metrics)).with_state(served);
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let port = listener.local_addr().unwrap().port();
         tokio::spawn(async move { axum::serve(listener, router).await });
@@ -78,8 +76,13 @@ pub struct Outcome {
 /// authority (the ingress controller's proxy).
 #[derive(Debug, Clone)]
 pub enum Route {
-    Outbound { dst_namespace: String, dst_service: String },
-    Inbound { authority: String },
+    Outbound {
+        dst_namespace: String,
+        dst_service: String,
+    },
+    Inbound {
+        authority: String,
+    },
 }
 
 /// A Linkerd proxy body with these cumulative counters (`process_start` in Unix seconds).

@@ -59,8 +59,10 @@ async fn namespace_pods(
 
 async fn ingresses(State(kube): State<FakeKube>) -> Json<Value> {
     let items = kube.ingresses.lock().unwrap().clone();
-    Json(json!({"kind": "IngressList", "apiVersion": "networking.k8s.io/v1",
-        "metadata": {"resourceVersion": "7"}, "items": items}))
+    Json(
+        json!({"kind": "IngressList", "apiVersion": "networking.k8s.io/v1",
+        "metadata": {"resourceVersion": "7"}, "items": items}),
+    )
 }
 
 fn pod_list(kube: &FakeKube, ns: Option<&str>, selector: Option<&str>) -> Value {
@@ -79,12 +81,13 @@ fn pod_list(kube: &FakeKube, ns: Option<&str>, selector: Option<&str>) -> Value 
 /// Equality (`k=v`) and existence (`k`) requirements, comma-separated.
 fn matches_selector(pod: &Value, selector: &str) -> bool {
     let labels = &pod["metadata"]["labels"];
-    selector.split(',').filter(|r| !r.is_empty()).all(|requirement| {
-        match requirement.split_once('=') {
+    selector
+        .split(',')
+        .filter(|r| !r.is_empty())
+        .all(|requirement| match requirement.split_once('=') {
             Some((key, value)) => labels[key.trim()] == value.trim(),
             None => !labels[requirement.trim()].is_null(),
-        }
-    })
+        })
 }
 
 /// A meshed pod of `deployment` in `ns` whose proxy admin port is `port` on 127.0.0.1.

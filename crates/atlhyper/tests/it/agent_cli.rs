@@ -34,20 +34,34 @@ fn without_a_token_it_names_the_variable_and_the_flag() {
     let out = agent(&["--cluster-id", "c1"], None);
     assert!(!out.status.success());
     let e = stderr(&out);
-    assert!(e.contains("ATLHYPER_AGENT_TOKEN") && e.contains("--token-file"), "{e}");
+    assert!(
+        e.contains("ATLHYPER_AGENT_TOKEN") && e.contains("--token-file"),
+        "{e}"
+    );
 }
 
 #[test]
 fn a_bad_master_url_or_config_key_is_named() {
     let out = agent(&["--cluster-id", "c1", "--master", "master:8081"], Some("t"));
-    assert!(stderr(&out).contains("--master \"master:8081\""), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("--master \"master:8081\""),
+        "{}",
+        stderr(&out)
+    );
 
     let dir = tempfile::tempdir().unwrap();
     let config = dir.path().join("agent.yaml");
     std::fs::write(&config, "listen: nowhere\n").unwrap();
-    let out = agent(&["--cluster-id", "c1", "--config", config.to_str().unwrap()], Some("t"));
+    let out = agent(
+        &["--cluster-id", "c1", "--config", config.to_str().unwrap()],
+        Some("t"),
+    );
     assert!(!out.status.success());
-    assert!(stderr(&out).contains("listen: must be an address"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("listen: must be an address"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -60,5 +74,8 @@ fn direct_mode_without_kubernetes_access_says_what_to_pass() {
     );
     assert!(!out.status.success());
     let e = stderr(&out);
-    assert!(e.contains("Kubernetes") && e.contains("no-such-kubeconfig"), "{e}");
+    assert!(
+        e.contains("Kubernetes") && e.contains("no-such-kubeconfig"),
+        "{e}"
+    );
 }
