@@ -442,3 +442,64 @@ async fn pod_logs_with_tail_and_previous() {
     assert_eq!(r.status().as_u16(), 400);
     t.stop().await;
 }
+
+/// Every object and watch event deserializes into the k8s-openapi types clients use.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn objects_and_watch_events_fit_the_typed_client_structs() {
+    use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
+    use k8s_openapi::api::core::v1::{
+        ConfigMap, Endpoints, Event, Namespace, Node, Pod, Service, ServiceAccount,
+    };
+    use k8s_openapi::api::networking::v1::Ingress;
+    use k8s_openapi::apimachinery::pkg::apis::meta::v1::{APIResourceList, WatchEvent};
+
+    fn each<T: serde::de::DeserializeOwned>(list: &Value) -> Vec<T> {
+        list["items"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|i| serde_json::from_value(i.clone()).expect("typed object"))
+            .collect()
+    }
+    let t = TestSim::default().await;
+    t.sim.lock().unwrap().scale("shop", "cart", 3).unwrap();
+    let mut n = 0;
+    n += each::<Pod>(&t.get("/api/v1/pods").await.1).len();
+    n += each::<Node>(&t.get("/api/v1/nodes").await.1).len();
+    n += each::<Namespace>(&t.get("/api/v1/namespaces").await.1).len();
+    n += each::<Service>(&t.get("/api/v1/services").await.1).len();
+    n += each::<Endpoints>(&t.get("/api/v1/endpoints").await.1).len();
+    n += each::<Event>(&t.get("/api/v1/events").await.1).len();
+    n += each::<ConfigMap>(&t.get("/api/v1/configmaps").await.1).len();
+    n += each::<ServiceAccount>(&t.get("/api/v1/serviceaccounts").await.1).len();
+    n += each::<Deployment>(&t.get("/apis/apps/v1/deployments").await.1).len();
+    n += each::<ReplicaSet>(&t.get("/apis/apps/v1/replicasets").await.1).len();
+    n += each::<DaemonSet>(&t.get("/apis/apps/v1/daemonsets").await.1).len();
+    n += each::<StatefulSet>(&t.get("/apis/apps/v1/statefulsets").await.1).len();
+    n += each::<Ingress>(&t.get("/apis/networking.k8s.io/v1/ingresses").await.1).len();
+    assert!(n > 100, "{n}");
+    let _: APIResourceList = serde_json::from_value(t.get("/api/v1").await.1).unwrap();
+    let _: APIResourceList = serde_json::from_value(t.get("/apis/apps/v1").await.1).unwrap();
+    let _: k8s_openapi::api::autoscaling::v1::Scale = serde_json::from_value(
+        t.get("/apis/apps/v1/namespaces/shop/deployments/web/scale")
+            .await
+            .1,
+    )
+    .unwrap();
+    let mut w = WatchReader::open(
+        &t,
+        "/api/v1/namespaces/shop/pods?watch=1&allowWatchBookmarks=true",
+    )
+    .await;
+    let mut kinds = Vec::new();
+    while kinds.last() != Some(&"BOOKMARK") {
+        let e: WatchEvent<Pod> = serde_json::from_value(w.next().await.unwrap()).expect("typed watch event");
+        kinds.push(match e {
+            WatchEvent::Added(_) => "ADDED",
+            WatchEvent::Bookmark { .. } => "BOOKMARK",
+            _ => "OTHER",
+        });
+    }
+    assert!(kinds.len() > 10 && kinds[..kinds.len() - 1].iter().all(|k| *k == "ADDED"));
+    t.stop().await;
+}

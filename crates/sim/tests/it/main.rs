@@ -5,5 +5,6 @@ mod support;
 
 mod kube;
 mod kubectl;
+mod kubers;
 mod metrics;
 mod scenarios;
