@@ -6,7 +6,7 @@ use std::io::Write as _;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use atlhyper_sim::{Scenario, SimCluster, SimConfig, SimServer};
@@ -61,18 +61,14 @@ pub fn run(args: SimArgs) -> Result<()> {
 }
 
 async fn serve(args: SimArgs) -> Result<()> {
-    let now_ms = SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .context("the system clock is before 1970")?
-        .as_millis() as i64;
     let history = Duration::from_secs_f64(args.history_hours * 3600.0);
     let cfg = SimConfig {
         name: args.name.clone(),
         seed: args.seed,
         nodes: args.nodes,
-        start_unix_ms: now_ms - history.as_millis() as i64,
         ..SimConfig::default()
-    };
+    }
+    .ending_now(history);
     let mut sim = SimCluster::new(cfg).context("cannot build the simulated cluster")?;
     for spec in &args.scenarios {
         let scenario = Scenario::parse_spec(spec)?;

@@ -37,6 +37,18 @@ pub struct SimConfig {
     pub bind_listeners: bool,
 }
 
+impl SimConfig {
+    /// Starts the simulated clock `history` before the wall clock, so that
+    /// [`SimCluster::fill_history`] of the same duration ends at now (for live servers).
+    pub fn ending_now(mut self, history: Duration) -> Self {
+        let now = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as i64);
+        self.start_unix_ms = now - history.as_millis() as i64;
+        self
+    }
+}
+
 impl Default for SimConfig {
     fn default() -> Self {
         SimConfig {

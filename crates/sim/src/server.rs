@@ -23,8 +23,8 @@ use crate::error::SimError;
 use crate::kube::api::{self, ApiState, status};
 use crate::scenario::Scenario;
 
-/// A running simulated cluster server. Dropping it without [`shutdown`](Self::shutdown)
-/// leaves its tasks running until the runtime stops.
+/// A running simulated cluster server. Dropping it stops its tasks without waiting for them;
+/// [`shutdown`](Self::shutdown) waits.
 pub struct SimServer {
     addr: SocketAddr,
     name: String,
@@ -202,7 +202,7 @@ impl SimServer {
 
     /// Stops every task: the API server (after its open watches end), the metrics
     /// listeners and the driver.
-    pub async fn shutdown(self) {
+    pub async fn shutdown(mut self) {
         self.cancel.cancel();
         let listeners: Vec<_> = {
             let mut map = self
@@ -214,9 +214,17 @@ impl SimServer {
         for t in listeners {
             t.abort();
         }
-        for t in self.tasks {
+        for t in std::mem::take(&mut self.tasks) {
             let _ = t.await;
         }
+    }
+}
+
+impl Drop for SimServer {
+    /// A server dropped without [`shutdown`](SimServer::shutdown) (a failing test) still
+    /// stops serving.
+    fn drop(&mut self) {
+        self.cancel.cancel();
     }
 }
 
