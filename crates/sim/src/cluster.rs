@@ -32,6 +32,8 @@ pub struct SimConfig {
     pub tick: Duration,
     /// Watch events kept for resuming watches; older resourceVersions get 410 Gone.
     pub watch_history: usize,
+    /// Minutes of per-minute ground-truth snapshots kept for [`SimCluster::truth_between`].
+    pub truth_history_minutes: usize,
     /// Bind a real loopback listener for every metrics port (false: made-up port numbers, for
     /// tests of the model alone).
     pub bind_listeners: bool,
@@ -59,6 +61,7 @@ impl Default for SimConfig {
             start_unix_ms: 1_767_571_200_000,
             tick: Duration::from_secs(10),
             watch_history: 10_000,
+            truth_history_minutes: 48 * 60,
             bind_listeners: true,
         }
     }
@@ -111,6 +114,8 @@ pub struct SimCluster {
     pub(crate) ingresses: Vec<Ingress>,
     pub(crate) flows: Vec<Flow>,
     pub(crate) truth: Truth,
+    /// Cumulative truth at the end of each simulated minute, oldest first.
+    truth_minutes: std::collections::VecDeque<Truth>,
     pub(crate) scenarios: Vec<ScheduledScenario>,
     pub(crate) events: Vec<EventRec>,
     pub(crate) store: Store,
@@ -189,6 +194,7 @@ impl SimCluster {
             services: Vec::new(),
             ingresses: Vec::new(),
             flows: Vec::new(),
+            truth_minutes: std::collections::VecDeque::new(),
             truth: Truth {
                 at_ms: now,
                 ..Truth::default()
@@ -362,6 +368,28 @@ impl SimCluster {
         self.truth.clone()
     }
 
+    /// The cumulative truth as it was at `at_ms`: the latest minute snapshot at or before it
+    /// (the start of the simulation counts as empty), or the current truth for `at_ms` now or
+    /// later. `None` when `at_ms` is older than the kept snapshots.
+    pub fn truth_at(&self, at_ms: i64) -> Option<Truth> {
+        if at_ms >= self.now_ms {
+            return Some(self.truth.clone());
+        }
+        if let Some(t) = self.truth_minutes.iter().rev().find(|t| t.at_ms <= at_ms) {
+            return Some(t.clone());
+        }
+        let complete = self.truth_minutes.len() < self.cfg.truth_history_minutes;
+        (complete && at_ms >= self.cfg.start_unix_ms).then(|| Truth {
+            at_ms: self.cfg.start_unix_ms,
+            ..Truth::default()
+        })
+    }
+
+    /// The traffic between two moments, to the minute (see [`truth_at`](Self::truth_at)).
+    pub fn truth_between(&self, from_ms: i64, to_ms: i64) -> Option<Truth> {
+        Some(self.truth_at(to_ms)?.since(&self.truth_at(from_ms)?))
+    }
+
     /// Every scheduled scenario, past, present and future.
     pub fn scenarios(&self) -> &[ScheduledScenario] {
         &self.scenarios
@@ -441,8 +469,21 @@ impl SimCluster {
         self.lifecycle(before);
         self.reconcile();
         self.truth.at_ms = self.now_ms;
+        self.snapshot_truth(before);
         if self.dirty {
             self.sync_store();
+        }
+    }
+
+    /// Keeps the truth of every minute boundary crossed by the step that started at `before`.
+    fn snapshot_truth(&mut self, before: i64) {
+        if before.div_euclid(60_000) == self.now_ms.div_euclid(60_000) || self.cfg.truth_history_minutes == 0
+        {
+            return;
+        }
+        self.truth_minutes.push_back(self.truth.clone());
+        while self.truth_minutes.len() > self.cfg.truth_history_minutes {
+            self.truth_minutes.pop_front();
         }
     }
 
@@ -1464,6 +1505,23 @@ mod tests {
         assert!(has(&s), "kept while idle for less than ten minutes");
         s.advance(Duration::from_secs(360));
         assert!(!has(&s));
+    }
+
+    #[test]
+    fn truth_between_two_minutes_adds_up() {
+        let mut s = sim();
+        let t0 = s.now_ms();
+        s.advance(Duration::from_secs(600));
+        let whole = s.truth_between(t0, s.now_ms()).unwrap();
+        let first = s.truth_between(t0, t0 + 240_000).unwrap();
+        let rest = s.truth_between(t0 + 240_000, s.now_ms()).unwrap();
+        for (k, g) in &whole.groups {
+            let a = first.groups.get(k).map_or(0, |g| g.total);
+            let b = rest.groups.get(k).map_or(0, |g| g.total);
+            assert_eq!(g.total, a + b, "{k:?}");
+        }
+        assert!(s.truth_at(t0 - 1).is_none());
+        assert_eq!(s.truth_at(t0 + 61_000).unwrap().at_ms, t0 + 60_000);
     }
 
     #[test]

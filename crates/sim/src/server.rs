@@ -278,8 +278,39 @@ fn json_ok(code: StatusCode, v: &Value) -> Response {
     (code, [(header::CONTENT_TYPE, "application/json")], v.to_string()).into_response()
 }
 
-async fn truth(State(st): State<ApiState>) -> Response {
-    json_ok(StatusCode::OK, &lock(&st.sim).truth().to_json())
+/// `GET /sim/truth`: cumulative since the start, or between `from_ms` and `to_ms`
+/// (simulated unix ms, to the minute; `to_ms` defaults to now).
+async fn truth(State(st): State<ApiState>, uri: axum::http::Uri) -> Response {
+    let query = crate::kube::select::parse_query(uri.query());
+    let ms = |k: &str| {
+        query.get(k).map(|v| {
+            v.parse::<i64>()
+                .map_err(|_| format!("{k} must be unix milliseconds"))
+        })
+    };
+    let sim = lock(&st.sim);
+    let (from, to) = match (ms("from_ms"), ms("to_ms")) {
+        (Some(Err(e)), _) | (_, Some(Err(e))) => {
+            return status(StatusCode::BAD_REQUEST, "BadRequest", e, None);
+        }
+        (from, to) => (
+            from.and_then(Result::ok),
+            to.and_then(Result::ok).unwrap_or(sim.now_ms()),
+        ),
+    };
+    let truth = match from {
+        None => sim.truth_at(to),
+        Some(from) => sim.truth_between(from, to),
+    };
+    match truth {
+        Some(t) => json_ok(StatusCode::OK, &t.to_json()),
+        None => status(
+            StatusCode::GONE,
+            "Expired",
+            "that time is older than the kept truth history",
+            None,
+        ),
+    }
 }
 
 async fn sim_status(State(st): State<ApiState>) -> Response {

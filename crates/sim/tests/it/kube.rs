@@ -406,6 +406,24 @@ async fn sim_routes_advance_time_and_list_endpoints() {
     assert_eq!(r.status().as_u16(), 400);
     let r = t.http.post(t.url("/sim/advance")).send().await.unwrap();
     assert_eq!(r.status().as_u16(), 400);
+    let (code, window) = t
+        .get(&format!("/sim/truth?from_ms={start}&to_ms={}", start + 60_000))
+        .await;
+    assert_eq!(code, 200);
+    let (_, whole) = t.get(&format!("/sim/truth?from_ms={start}")).await;
+    let total = |v: &Value| {
+        v["groups"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|g| g["total_requests"].as_u64().unwrap())
+            .sum::<u64>()
+    };
+    assert!(total(&window) > 0 && total(&window) < total(&whole));
+    let (code, _) = t.get("/sim/truth?from_ms=yesterday").await;
+    assert_eq!(code, 400);
+    let (code, _) = t.get(&format!("/sim/truth?to_ms={}", start - 1)).await;
+    assert_eq!(code, 410);
     let (_, truth) = t.get("/sim/truth").await;
     let g = &truth["groups"].as_array().unwrap()[0];
     assert_eq!(g["latency_buckets"].as_array().unwrap().len(), 26);
