@@ -246,6 +246,20 @@ impl NodeCounters {
         }
         family(
             &mut out,
+            "node_thermal_zone_temp",
+            "gauge",
+            "Zone temperature in Celsius",
+        );
+        let zone = round1(self.temp_c - 2.0);
+        render_sample(
+            &mut out,
+            "node_thermal_zone_temp",
+            &[("type", "x86_pkg_temp"), ("zone", "0")],
+            zone,
+            None,
+        );
+        family(
+            &mut out,
             "node_time_seconds",
             "gauge",
             "System time in seconds since epoch (1970).",
@@ -348,9 +362,23 @@ impl NodeCounters {
             ("node_filesystem_readonly", "Filesystem read-only status.", 0.0),
             ("node_filesystem_size_bytes", "Filesystem size in bytes.", size),
         ];
+        // A tmpfs beside the root filesystem, as every node has (dashboards filter it out).
+        let run = [
+            ("device", "tmpfs"),
+            ("device_error", ""),
+            ("fstype", "tmpfs"),
+            ("mountpoint", "/run"),
+        ];
+        let run_size = 1_638_400_000.0;
         for (name, help, v) in fs {
             family(out, name, "gauge", help);
             render_sample(out, name, &labels, v, None);
+            let tmpfs = match name {
+                "node_filesystem_size_bytes" => run_size,
+                "node_filesystem_avail_bytes" | "node_filesystem_free_bytes" => run_size - 3_276_800.0,
+                _ => v,
+            };
+            render_sample(out, name, &run, tmpfs, None);
         }
     }
 
@@ -421,6 +449,8 @@ impl NodeCounters {
         for (name, help, v) in net {
             family(out, name, "counter", help);
             render_sample(out, name, &[("device", "eth0")], v.round(), None);
+            // Loopback carries the kubelet's probes: a small share of eth0's traffic.
+            render_sample(out, name, &[("device", "lo")], (v * 0.02).round(), None);
         }
         family(
             out,
@@ -429,6 +459,8 @@ impl NodeCounters {
             "Value is 1 if operstate is 'up', 0 otherwise.",
         );
         render_sample(out, "node_network_up", &[("device", "eth0")], 1.0, None);
+        // node_exporter reports lo's operstate "unknown", hence 0.
+        render_sample(out, "node_network_up", &[("device", "lo")], 0.0, None);
     }
 }
 

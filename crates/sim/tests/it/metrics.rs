@@ -7,7 +7,7 @@ use std::time::Duration;
 use atlhyper_sim::{GroupKey, LINKERD_BUCKETS, LINKERD_LE_MS, TRAEFIK_BUCKETS, TRAEFIK_LE_S};
 use serde_json::Value;
 
-use crate::support::TestSim;
+use crate::support::{TestSim, assert_well_grouped};
 
 /// A scrape target: the pod's namespace, workload label and URL.
 struct Target {
@@ -165,6 +165,9 @@ async fn linkerd_and_traefik_counters_equal_the_ground_truth() {
     let (l1, t1) = (scrape(&t, &proxies).await, scrape(&t, &traefik).await);
     let delta = truth1.since(&truth0);
 
+    for body in l1.iter().chain(t1.iter()) {
+        assert_well_grouped(body);
+    }
     for body in l1.iter() {
         assert!(
             body.ends_with("# EOF\n"),
@@ -273,6 +276,7 @@ async fn node_exporter_serves_each_node_and_counters_move_with_time() {
     let before = t.text(&url).await;
     t.advance(Duration::from_secs(120));
     let after = t.text(&url).await;
+    assert_well_grouped(&after);
     let a = atlhyper_promtext::parse(&before).unwrap();
     let b = atlhyper_promtext::parse(&after).unwrap();
     let sum = |s: &atlhyper_promtext::Scrape<'_>, name: &str| {

@@ -122,3 +122,24 @@ pub fn pod_names(v: &Value) -> Vec<String> {
         })
         .unwrap_or_default()
 }
+
+/// Checks the exposition's grouping: every sample follows its own family's `# TYPE` (with
+/// the histogram and counter suffixes), and no family is declared twice.
+pub fn assert_well_grouped(body: &str) {
+    let mut seen = std::collections::HashSet::new();
+    let mut current = String::new();
+    for line in body.lines() {
+        if let Some(rest) = line.strip_prefix("# TYPE ") {
+            let name = rest.split(' ').next().unwrap().to_owned();
+            assert!(seen.insert(name.clone()), "family {name} declared twice");
+            current = name;
+        } else if !line.starts_with('#') && !line.is_empty() {
+            let name = line.split(['{', ' ']).next().unwrap();
+            let ok = name == current
+                || ["_bucket", "_sum", "_count", "_total"]
+                    .iter()
+                    .any(|s| name.strip_suffix(s) == Some(current.as_str()));
+            assert!(ok, "sample {name} is not in family {current}");
+        }
+    }
+}
