@@ -18,6 +18,7 @@ use tokio_util::sync::CancellationToken;
 use super::kinds::{Kind, Writes, resource_list};
 use super::patch::{self, PatchType};
 use super::select::{FieldSelector, LabelSelector, parse_query};
+use super::store::Store;
 use super::table;
 use crate::cluster::{SharedSim, SimCluster};
 use crate::error::SimError;
@@ -362,100 +363,20 @@ fn watch(st: &ApiState, t: &Target, query: &HashMap<String, String>) -> Response
             Err(_) => return bad_request(format!("invalid resource version {v:?}")),
         },
     };
-    let bookmarks = is_true(query.get("allowWatchBookmarks"));
-    let initial_end = is_true(query.get("sendInitialEvents"));
+    // A day at most: longer is a client bug, and tokio timers want a bound anyway.
     let timeout = query
         .get("timeoutSeconds")
         .and_then(|s| s.parse::<u64>().ok())
-        .map_or(Duration::from_secs(1800), Duration::from_secs);
-    let (mut writer, reader) = tokio::io::duplex(64 * 1024);
-    let (sim, cancel, kind, ns) = (st.sim.clone(), st.cancel.clone(), t.kind, t.namespace.clone());
-    tokio::spawn(async move {
-        let deadline = tokio::time::sleep(timeout);
-        tokio::pin!(deadline);
-        // Ok((receiver, resume point, initial lines)) or Err(the 410 line).
-        let opened = {
-            let guard = lock(&sim);
-            let store = guard.store();
-            let rx = store.subscribe();
-            match from {
-                None => {
-                    let mut lines = String::new();
-                    for o in store
-                        .list(kind, ns.as_deref())
-                        .into_iter()
-                        .filter(|o| sel.matches(o))
-                    {
-                        push_event(&mut lines, "ADDED", &o);
-                    }
-                    if bookmarks {
-                        push_bookmark(&mut lines, kind, store.rv(), initial_end);
-                    }
-                    Ok((rx, store.rv(), lines))
-                }
-                Some(rv) if store.events_after(rv).is_none() => {
-                    let mut lines = String::new();
-                    push_event(&mut lines, "ERROR", &gone(rv, store.compacted()));
-                    Err(lines)
-                }
-                Some(rv) => Ok((rx, rv, String::new())),
-            }
-        };
-        let (mut rx, mut last, first) = match opened {
-            Ok(o) => o,
-            Err(lines) => {
-                let _ = writer.write_all(lines.as_bytes()).await;
-                return;
-            }
-        };
-        if !first.is_empty() && writer.write_all(first.as_bytes()).await.is_err() {
-            return;
-        }
-        loop {
-            // Ok(lines to send) or Err(the 410 line, then the stream ends).
-            let batch = {
-                let guard = lock(&sim);
-                let store = guard.store();
-                match store.events_after(last) {
-                    None => {
-                        let mut lines = String::new();
-                        push_event(&mut lines, "ERROR", &gone(last, store.compacted()));
-                        Err(lines)
-                    }
-                    Some(events) => {
-                        let mut lines = String::new();
-                        let mine = events
-                            .iter()
-                            .filter(|e| e.kind == kind && ns.as_ref().is_none_or(|n| *n == e.namespace));
-                        for e in mine.filter(|e| sel.matches(&e.object)) {
-                            push_event(&mut lines, e.event_type, &e.object);
-                        }
-                        let moved = store.rv() > last;
-                        last = store.rv();
-                        if lines.is_empty() && moved && bookmarks {
-                            push_bookmark(&mut lines, kind, last, false);
-                        }
-                        Ok(lines)
-                    }
-                }
-            };
-            let lines = match batch {
-                Ok(lines) => lines,
-                Err(lines) => {
-                    let _ = writer.write_all(lines.as_bytes()).await;
-                    return;
-                }
-            };
-            if !lines.is_empty() && writer.write_all(lines.as_bytes()).await.is_err() {
-                return;
-            }
-            tokio::select! {
-                changed = rx.changed() => if changed.is_err() { return },
-                () = &mut deadline => return,
-                () = cancel.cancelled() => return,
-            }
-        }
-    });
+        .map_or(Duration::from_secs(1800), |s| Duration::from_secs(s.min(86_400)));
+    let watch = Watch {
+        kind: t.kind,
+        namespace: t.namespace.clone(),
+        selectors: sel,
+        bookmarks: is_true(query.get("allowWatchBookmarks")),
+        initial_end: is_true(query.get("sendInitialEvents")),
+    };
+    let (writer, reader) = tokio::io::duplex(64 * 1024);
+    tokio::spawn(watch.run(st.sim.clone(), st.cancel.clone(), from, timeout, writer));
     let stream = tokio_util::io::ReaderStream::new(reader);
     Response::builder()
         .status(StatusCode::OK)
@@ -463,6 +384,98 @@ fn watch(st: &ApiState, t: &Target, query: &HashMap<String, String>) -> Response
         .header(header::CACHE_CONTROL, "no-cache, private")
         .body(Body::from_stream(stream))
         .unwrap_or_else(|_| StatusCode::INTERNAL_SERVER_ERROR.into_response())
+}
+
+/// One open watch: what it selects and how it reports.
+struct Watch {
+    kind: Kind,
+    namespace: Option<String>,
+    selectors: Selectors,
+    bookmarks: bool,
+    initial_end: bool,
+}
+
+/// Lines to send and the resourceVersion they bring the watch to, or the 410 line that ends it.
+type Batch = Result<(u64, String), String>;
+
+impl Watch {
+    /// Streams events into `out` until the client goes, the timeout passes, the server stops
+    /// or the history no longer reaches back far enough (410).
+    async fn run(
+        self,
+        sim: SharedSim,
+        cancel: CancellationToken,
+        from: Option<u64>,
+        timeout: Duration,
+        mut out: tokio::io::DuplexStream,
+    ) {
+        let deadline = tokio::time::sleep(timeout);
+        tokio::pin!(deadline);
+        let (mut rx, first) = {
+            let guard = lock(&sim);
+            (guard.store().subscribe(), self.first_batch(guard.store(), from))
+        };
+        let mut batch = first;
+        loop {
+            let (last, lines) = match batch {
+                Ok(ok) => ok,
+                Err(gone) => {
+                    let _ = out.write_all(gone.as_bytes()).await;
+                    return;
+                }
+            };
+            if !lines.is_empty() && out.write_all(lines.as_bytes()).await.is_err() {
+                return;
+            }
+            tokio::select! {
+                changed = rx.changed() => if changed.is_err() { return },
+                () = &mut deadline => return,
+                () = cancel.cancelled() => return,
+            }
+            batch = self.next_batch(lock(&sim).store(), last);
+        }
+    }
+
+    /// Without a resourceVersion: every current object as ADDED (then a bookmark); with one:
+    /// the events since, or 410 when they are gone.
+    fn first_batch(&self, store: &Store, from: Option<u64>) -> Batch {
+        let Some(rv) = from else {
+            let mut lines = String::new();
+            for o in store
+                .list(self.kind, self.namespace.as_deref())
+                .iter()
+                .filter(|o| self.selectors.matches(o))
+            {
+                push_event(&mut lines, "ADDED", o);
+            }
+            if self.bookmarks {
+                push_bookmark(&mut lines, self.kind, store.rv(), self.initial_end);
+            }
+            return Ok((store.rv(), lines));
+        };
+        self.next_batch(store, rv)
+    }
+
+    /// The matching events after `last`; a bookmark when there were changes but none for us.
+    fn next_batch(&self, store: &Store, last: u64) -> Batch {
+        let Some(events) = store.events_after(last) else {
+            let mut lines = String::new();
+            push_event(&mut lines, "ERROR", &gone(last, store.compacted()));
+            return Err(lines);
+        };
+        let mut lines = String::new();
+        let ns = self.namespace.as_ref();
+        let mine = events
+            .iter()
+            .filter(|e| e.kind == self.kind && ns.is_none_or(|n| *n == e.namespace));
+        for e in mine.filter(|e| self.selectors.matches(&e.object)) {
+            push_event(&mut lines, e.event_type, &e.object);
+        }
+        if lines.is_empty() && store.rv() > last && self.bookmarks {
+            push_bookmark(&mut lines, self.kind, store.rv(), false);
+        }
+        Ok((store.rv(), lines))
+    }
 }
 
 fn push_event(out: &mut String, event_type: &str, object: &Value) {
