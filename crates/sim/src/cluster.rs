@@ -60,7 +60,7 @@ impl Default for SimConfig {
             // 2026-01-05 00:00:00 UTC, a Monday.
             start_unix_ms: 1_767_571_200_000,
             tick: Duration::from_secs(10),
-            watch_history: 10_000,
+            watch_history: 5_000,
             truth_history_minutes: 48 * 60,
             bind_listeners: true,
         }

@@ -298,6 +298,10 @@ fn selectors(query: &HashMap<String, String>) -> Result<Selectors, Reject> {
 }
 
 impl Selectors {
+    fn is_empty(&self) -> bool {
+        self.labels.is_empty() && self.fields.is_empty()
+    }
+
     fn matches(&self, v: &Value) -> bool {
         self.labels.matches(v) && self.fields.matches(v)
     }
@@ -468,14 +472,27 @@ impl Watch {
         let mine = events
             .iter()
             .filter(|e| e.kind == self.kind && ns.is_none_or(|n| *n == e.namespace));
-        for e in mine.filter(|e| self.selectors.matches(&e.object)) {
-            push_event(&mut lines, e.event_type, &e.object);
+        for e in mine {
+            // Only a watch with selectors pays for parsing the object again.
+            let selected = self.selectors.is_empty()
+                || serde_json::from_str::<Value>(&e.object).is_ok_and(|o| self.selectors.matches(&o));
+            if selected {
+                push_raw_event(&mut lines, e.event_type, &e.object);
+            }
         }
         if lines.is_empty() && store.rv() > last && self.bookmarks {
             push_bookmark(&mut lines, self.kind, store.rv(), false);
         }
         Ok((store.rv(), lines))
     }
+}
+
+fn push_raw_event(out: &mut String, event_type: &str, object: &str) {
+    out.push_str("{\"type\":\"");
+    out.push_str(event_type);
+    out.push_str("\",\"object\":");
+    out.push_str(object);
+    out.push_str("}\n");
 }
 
 fn push_event(out: &mut String, event_type: &str, object: &Value) {

@@ -63,6 +63,10 @@ impl LabelSelector {
         Ok(LabelSelector(reqs))
     }
 
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
+    }
+
     pub fn matches(&self, object: &Value) -> bool {
         let labels = object.pointer("/metadata/labels");
         let get = |k: &str| labels.and_then(|l| l.get(k)).and_then(Value::as_str);
@@ -157,6 +161,10 @@ impl FieldSelector {
             out.push((path.to_owned(), eq, value.trim().to_owned()));
         }
         Ok(FieldSelector(out))
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.0.is_empty()
     }
 
     pub fn matches(&self, object: &Value) -> bool {

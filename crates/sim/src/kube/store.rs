@@ -23,14 +23,15 @@ struct Stored {
     base: Value,
 }
 
-/// One watch event as it goes on the wire (`type` and `object`), with its resourceVersion.
+/// One watch event with its resourceVersion; the object is kept as JSON text, which is what
+/// goes on the wire and is far smaller than a parsed value for a log of thousands.
 #[derive(Debug, Clone)]
 pub struct LogEntry {
     pub rv: u64,
     pub kind: Kind,
     pub namespace: String,
     pub event_type: &'static str,
-    pub object: Arc<Value>,
+    pub object: Arc<str>,
 }
 
 #[derive(Debug)]
@@ -81,7 +82,7 @@ impl Store {
             None => "ADDED",
         };
         self.rv += 1;
-        let object = Arc::new(with_rv(&base, self.rv));
+        let object: Arc<str> = with_rv(&base, self.rv).to_string().into();
         self.objects.insert(key, Stored { rv: self.rv, base });
         self.record(kind, namespace, event_type, object);
         true
@@ -94,7 +95,7 @@ impl Store {
             return false;
         };
         self.rv += 1;
-        let object = Arc::new(with_rv(&old.base, self.rv));
+        let object: Arc<str> = with_rv(&old.base, self.rv).to_string().into();
         self.record(kind, namespace, "DELETED", object);
         true
     }
@@ -118,7 +119,7 @@ impl Store {
         }
     }
 
-    fn record(&mut self, kind: Kind, namespace: &str, event_type: &'static str, object: Arc<Value>) {
+    fn record(&mut self, kind: Kind, namespace: &str, event_type: &'static str, object: Arc<str>) {
         self.log.push_back(LogEntry {
             rv: self.rv,
             kind,
