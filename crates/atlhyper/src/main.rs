@@ -9,9 +9,11 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 mod agent;
+mod demo;
 mod logging;
 mod master;
 mod replay;
+mod sim;
 
 #[derive(Debug, Parser)]
 #[command(
@@ -26,6 +28,10 @@ struct Cli {
 
 #[derive(Debug, Subcommand)]
 enum Command {
+    /// The embedded default: a master and two simulated clusters, each with a real agent, in
+    /// one process on loopback; an hour of history filled in at start, a fault scenario every
+    /// few minutes. Prints the URL and the login.
+    Demo(demo::DemoArgs),
     /// The central server: Gateway (web UI and JSON API, MASTER_GATEWAY_PORT, 8080) and
     /// AgentSDK (agents, MASTER_AGENTSDK_PORT, 8081). Configured from the environment:
     /// MASTER_ADMIN_USERNAME, MASTER_ADMIN_PASSWORD and MASTER_JWT_SECRET are required.
@@ -35,6 +41,10 @@ enum Command {
     /// numbered snapshots to the master, spooling them on disk while it is unreachable. The
     /// token comes from ATLHYPER_AGENT_TOKEN or --token-file.
     Agent(agent::AgentArgs),
+    /// One simulated cluster as a standalone server: a Kubernetes API subset (kubectl and the
+    /// agent work against it) plus Linkerd, Traefik and node_exporter metrics endpoints, with
+    /// fault scenarios.
+    Sim(sim::SimArgs),
     /// SLO tools.
     #[command(subcommand)]
     Slo(SloCommand),
@@ -67,7 +77,9 @@ fn main() -> ExitCode {
 
 fn run(cli: Cli) -> Result<()> {
     match cli.command {
+        Command::Demo(args) => demo::run(args),
         Command::Master => master::run(),
+        Command::Sim(args) => sim::run(args),
         Command::Agent(args) => agent::run(args),
         Command::Slo(SloCommand::Replay { config, dir }) => {
             let snapshot = replay::run(&config, &dir)?;

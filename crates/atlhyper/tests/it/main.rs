@@ -4,5 +4,6 @@
 mod support;
 
 mod agent_cli;
+mod demo_smoke;
 mod oracle;
 mod replay_cli;
