@@ -438,26 +438,31 @@ impl SimCluster {
 
     /// Moves simulated time forward by `d`, in steps of at most the configured tick.
     pub fn advance(&mut self, d: Duration) {
-        self.advance_with_tick(d, self.cfg.tick);
+        self.advance_with_tick(d, self.cfg.tick, true);
     }
 
     /// Like [`advance`](Self::advance) with coarse one-minute steps: fills hours or days of
     /// history quickly (the ground truth stays exact; rates are just constant per minute).
+    /// The Kubernetes objects are brought up to date once at the end, so a watch open
+    /// meanwhile sees the outcome, not every intermediate state.
     pub fn fill_history(&mut self, d: Duration) {
-        self.advance_with_tick(d, self.cfg.tick.max(Duration::from_secs(60)));
+        self.advance_with_tick(d, self.cfg.tick.max(Duration::from_secs(60)), false);
     }
 
-    fn advance_with_tick(&mut self, d: Duration, tick: Duration) {
+    fn advance_with_tick(&mut self, d: Duration, tick: Duration, sync_each_step: bool) {
         let end = self.now_ms + d.as_millis() as i64;
         let tick_ms = tick.as_millis().max(1) as i64;
         while self.now_ms < end {
             let dt = tick_ms.min(end - self.now_ms);
-            self.step(dt);
+            self.step(dt, sync_each_step);
         }
         self.truth.at_ms = self.now_ms;
+        if self.dirty {
+            self.sync_store();
+        }
     }
 
-    fn step(&mut self, dt_ms: i64) {
+    fn step(&mut self, dt_ms: i64, sync: bool) {
         self.scenario_transitions();
         crate::traffic::run(self, dt_ms);
         self.advance_nodes(dt_ms);
@@ -470,7 +475,7 @@ impl SimCluster {
         self.reconcile();
         self.truth.at_ms = self.now_ms;
         self.snapshot_truth(before);
-        if self.dirty {
+        if sync && self.dirty {
             self.sync_store();
         }
     }
