@@ -997,6 +997,16 @@ impl SimCluster {
                     self.pod_event(i, "Normal", "Scheduled", message, "default-scheduler");
                 }
                 None => {
+                    // The scheduler retries with back-off; one event a minute is plenty.
+                    let uid = &self.pods[i].uid;
+                    let recent = self.events.iter().any(|e| {
+                        e.object_uid == *uid
+                            && e.reason == "FailedScheduling"
+                            && self.now_ms - e.last_ms < 60_000
+                    });
+                    if recent {
+                        continue;
+                    }
                     let n = self.nodes.len();
                     let message = format!(
                         "0/{n} nodes are available: {n} node(s) were unschedulable or had untolerated taints. preemption: 0/{n} nodes are available: {n} Preemption is not helpful for scheduling."
