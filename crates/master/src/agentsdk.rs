@@ -139,7 +139,12 @@ async fn ingest(
                 .metrics
                 .snapshot_bytes
                 .fetch_add(json.len() as u64, std::sync::atomic::Ordering::Relaxed);
-            state.hub.snapshot(Arc::new(snapshot), now);
+            let snapshot = Arc::new(snapshot);
+            state.hub.snapshot(Arc::clone(&snapshot), now);
+            state.aiops.observe(&snapshot, now);
+            if let Err(e) = state.aiops.save_if_due(state.store.as_ref(), now).await {
+                tracing::warn!(error = %e, "cannot save the aiops state");
+            }
             "stored"
         }
         IngestOutcome::Duplicate => {

@@ -11,8 +11,10 @@
 //! | [`auth`] | passwords, JWTs, roles, login rate limit, agent tokens |
 //! | [`store`] | the repository trait and its SQLite implementation |
 //! | [`datahub`] | the latest state per cluster, online/offline |
+//! | [`aiops`] | the AIOps engine: ticked on ingest, snapshot → engine input, persisted |
 
 pub mod agentsdk;
+pub mod aiops;
 pub mod auth;
 pub mod config;
 pub mod datahub;

@@ -57,13 +57,19 @@ impl RunningMaster {
 
     /// Waits until the master stops (after `shutdown` is cancelled) or a listener fails.
     pub async fn wait(self) -> Result<(), MasterError> {
+        let mut outcome = Ok(());
         for task in self.tasks {
             match task.await {
-                Ok(result) => result?,
+                Ok(Err(e)) if outcome.is_ok() => outcome = Err(e),
+                Ok(_) => {}
                 Err(e) => tracing::error!(error = %e, "master task panicked"),
             }
         }
-        Ok(())
+        let now = self.state.now();
+        if let Err(e) = self.state.aiops.save(self.state.store.as_ref(), now).await {
+            tracing::error!(error = %e, "cannot save the aiops state at shutdown");
+        }
+        outcome
     }
 
     pub fn shutdown_token(&self) -> CancellationToken {
@@ -95,6 +101,11 @@ pub async fn start_with_store(
 ) -> Result<RunningMaster, MasterError> {
     ensure_admin(&config, store.as_ref(), &clock).await?;
     let state: SharedState = Arc::new(AppState::new(config.clone(), store, clock));
+    match state.aiops.restore(state.store.as_ref()).await {
+        Ok(restored) => tracing::debug!(restored, "aiops state"),
+        // A state this version cannot read must not keep the master down: start afresh.
+        Err(e) => tracing::error!(error = %e, "starting the aiops engine afresh"),
+    }
     let shutdown = CancellationToken::new();
 
     let gateway_addr = SocketAddr::new(config.bind, config.gateway_port);
@@ -218,6 +229,7 @@ async fn retention(state: SharedState, shutdown: CancellationToken) -> Result<()
     let raw_ms = i64::try_from(state.config.raw_retention.as_millis()).unwrap_or(i64::MAX);
     let hourly_ms = i64::try_from(state.config.hourly_retention.as_millis()).unwrap_or(i64::MAX);
     loop {
+        state.aiops.prune(state.now().0.saturating_sub(hourly_ms));
         match state.store.apply_retention(state.now(), raw_ms, hourly_ms).await {
             Ok(stats) => tracing::debug!(?stats, "retention pass"),
             Err(e) => tracing::warn!(error = %e, "retention pass failed"),

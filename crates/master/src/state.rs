@@ -33,6 +33,8 @@ pub struct AppState {
     pub hub: Datahub,
     pub metrics: Metrics,
     pub clock: Clock,
+    /// The AIOps engine, ticked on every stored snapshot.
+    pub aiops: crate::aiops::Aiops,
     /// Wakes an agent's pending long poll when a command is queued for its cluster.
     command_waiters: Mutex<HashMap<String, Arc<Notify>>>,
 }
@@ -50,6 +52,7 @@ impl AppState {
             hub: Datahub::default(),
             metrics: Metrics::default(),
             clock,
+            aiops: crate::aiops::Aiops::new(),
             command_waiters: Mutex::new(HashMap::new()),
         }
     }

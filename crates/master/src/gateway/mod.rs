@@ -5,6 +5,7 @@
 //! at once. Every mutating call is audited, refused ones included.
 
 mod account;
+mod aiops;
 mod audit_log;
 mod clusters;
 mod commands;
@@ -62,6 +63,7 @@ pub fn router(state: SharedState) -> Router {
         .merge(slo::routes())
         .merge(audit_log::routes())
         .merge(commands::routes())
+        .merge(aiops::routes())
         .split_for_parts();
     let openapi_json = openapi.to_pretty_json().unwrap_or_else(|_| "{}".to_owned());
     api.route(

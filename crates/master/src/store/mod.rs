@@ -249,4 +249,9 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> StoreResult<()>;
     async fn command(&self, id: &str) -> StoreResult<Option<CommandRecord>>;
+
+    // AIOps: the engine's state as one JSON document (see `crate::aiops`).
+    async fn save_aiops_state(&self, json: &str, at: Timestamp) -> StoreResult<()>;
+    /// The saved state and when it was saved.
+    async fn load_aiops_state(&self) -> StoreResult<Option<(String, Timestamp)>>;
 }
