@@ -18,9 +18,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use atlhyper_aiops::{
-    ClusterInput, ClusterRisk, DependencyGraph, EdgeInput, Engine, EngineConfig,
-    EntityInput, EntityKind, EntityRef, EntityRisk, Explanation, Incident, Metric, Statistics,
-    TickInput, TickOutput,
+    ClusterInput, ClusterRisk, DependencyGraph, EdgeInput, Engine, EngineConfig, EntityInput, EntityKind,
+    EntityRef, EntityRisk, Explanation, Incident, Metric, Statistics, TickInput, TickOutput,
 };
 use atlhyper_model::{AgentSnapshot, SloCounters, SloType, Timestamp};
 
@@ -105,7 +104,9 @@ impl Aiops {
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, Inner> {
-        self.inner.lock().unwrap_or_else(std::sync::PoisonError::into_inner)
+        self.inner
+            .lock()
+            .unwrap_or_else(std::sync::PoisonError::into_inner)
     }
 
     /// Reads what the engine holds.
@@ -161,8 +162,7 @@ impl Aiops {
     pub async fn save_if_due(&self, store: &dyn Store, now: Timestamp) -> Result<bool, StoreError> {
         let due = {
             let inner = self.lock();
-            inner.urgent
-                || (inner.dirty && inner.last_saved_ms.is_none_or(|at| now.0 - at >= SAVE_EVERY_MS))
+            inner.urgent || (inner.dirty && inner.last_saved_ms.is_none_or(|at| now.0 - at >= SAVE_EVERY_MS))
         };
         if !due {
             return Ok(false);
@@ -400,7 +400,10 @@ pub fn input_from_snapshot(snapshot: &AgentSnapshot) -> ClusterInput {
         ));
     }
     for (domain, groups) in &ingresses {
-        let routed: Vec<_> = groups.iter().filter(|((_, backend), _)| !backend.is_empty()).collect();
+        let routed: Vec<_> = groups
+            .iter()
+            .filter(|((_, backend), _)| !backend.is_empty())
+            .collect();
         let used: Vec<_> = if routed.is_empty() {
             groups.iter().collect()
         } else {
@@ -517,7 +520,15 @@ mod tests {
         serde_json::from_value(base).unwrap()
     }
 
-    fn group(kind: &str, source: &str, source_ns: &str, target: &str, ns: &str, ok: f64, bad: f64) -> serde_json::Value {
+    fn group(
+        kind: &str,
+        source: &str,
+        source_ns: &str,
+        target: &str,
+        ns: &str,
+        ok: f64,
+        bad: f64,
+    ) -> serde_json::Value {
         json!({
             "type": kind, "source": source, "source_namespace": source_ns, "target": target,
             "namespace": ns, "total": ok + bad, "success": ok, "failure": bad,

@@ -40,9 +40,7 @@ const DEFAULT_PERIOD_MS: i64 = 7 * 86_400_000;
 fn required(name: &str, value: Option<String>) -> ApiResult<String> {
     match value {
         Some(v) if !v.trim().is_empty() => Ok(v),
-        _ => Err(ApiError::bad_request(format!(
-            "missing query parameter {name:?}"
-        ))),
+        _ => Err(ApiError::bad_request(format!("missing query parameter {name:?}"))),
     }
 }
 
