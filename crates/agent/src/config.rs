@@ -40,6 +40,10 @@ pub struct AgentConfig {
     pub heartbeat_interval: ConfigDuration,
     /// Where the agent serves its own `/healthz` and `/metrics`; empty serves nothing.
     pub listen: String,
+    /// Watching the cluster's resources (docs/resources.md).
+    pub resources: ResourcesConfig,
+    /// Remote operations queued at the master.
+    pub commands: CommandsConfig,
 }
 
 impl Default for AgentConfig {
@@ -52,6 +56,75 @@ impl Default for AgentConfig {
             spool: SpoolConfig::default(),
             heartbeat_interval: ConfigDuration::secs(15),
             listen: "0.0.0.0:8082".to_owned(),
+            resources: ResourcesConfig::default(),
+            commands: CommandsConfig::default(),
+        }
+    }
+}
+
+/// The resource watchers and the anomaly rules.
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ResourcesConfig {
+    /// Watch the 20 kinds and put them in every snapshot (needs Kubernetes access).
+    pub enabled: bool,
+    /// Ask `metrics.k8s.io` for pod and node usage.
+    pub metrics: bool,
+    /// Events kept in a snapshot (the newest).
+    pub max_events: usize,
+    /// A pod Pending longer than this is an anomaly.
+    pub pending_after: ConfigDuration,
+    /// An OOM kill this recent is an anomaly.
+    pub oom_window: ConfigDuration,
+    /// Warning events seen this recently are anomalies.
+    pub event_window: ConfigDuration,
+}
+
+impl Default for ResourcesConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            metrics: true,
+            max_events: 1000,
+            pending_after: ConfigDuration::secs(300),
+            oom_window: ConfigDuration::secs(3600),
+            event_window: ConfigDuration::secs(3600),
+        }
+    }
+}
+
+impl ResourcesConfig {
+    pub fn watch_settings(&self) -> crate::resources::WatchSettings {
+        crate::resources::WatchSettings {
+            rules: crate::anomaly::AnomalyRules {
+                pending_after: self.pending_after.0,
+                oom_window: self.oom_window.0,
+                event_window: self.event_window.0,
+                ..crate::anomaly::AnomalyRules::default()
+            },
+            max_events: self.max_events,
+            metrics: self.metrics,
+        }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CommandsConfig {
+    /// Long-poll the master for commands and run them (needs Kubernetes access).
+    pub enabled: bool,
+    /// How long one poll waits at the master (at most 60s).
+    pub poll_timeout: ConfigDuration,
+    /// A command that names no `timeout_s` gets this long.
+    pub timeout: ConfigDuration,
+}
+
+impl Default for CommandsConfig {
+    fn default() -> Self {
+        Self {
+            enabled: true,
+            poll_timeout: ConfigDuration::secs(30),
+            timeout: ConfigDuration::secs(60),
         }
     }
 }
@@ -303,6 +376,16 @@ impl AgentConfig {
         }
         if self.heartbeat_interval.0 < Duration::from_secs(1) {
             return invalid("heartbeat_interval", "must be at least 1s");
+        }
+        if self.commands.poll_timeout.0 < Duration::from_secs(1)
+            || self.commands.poll_timeout.0 > Duration::from_secs(60)
+        {
+            return invalid("commands.poll_timeout", "must be 1s to 60s");
+        }
+        if self.commands.timeout.0 < Duration::from_secs(1)
+            || self.commands.timeout.0 > crate::commands::MAX_TIMEOUT
+        {
+            return invalid("commands.timeout", "must be 1s to 10m");
         }
         Ok(())
     }

@@ -117,6 +117,72 @@ impl MasterClient {
     }
 }
 
+impl MasterClient {
+    /// Long-polls `GET /agent/commands` for up to `wait`: the `(id, command)` pairs queued for
+    /// this cluster (none when the wait passed).
+    pub async fn poll_commands(&self, wait: Duration) -> Result<Vec<(String, serde_json::Value)>, String> {
+        let url = format!("{}/agent/commands?timeout_s={}", self.base, wait.as_secs().max(1));
+        let response = self
+            .http
+            .get(&url)
+            .header("x-cluster-id", &self.cluster_id)
+            .header(AUTHORIZATION, format!("Bearer {}", self.token.0))
+            .timeout(wait + Duration::from_secs(15))
+            .send()
+            .await
+            .map_err(|e| format!("GET {url}: {}", error_chain(&e)))?;
+        let status = response.status();
+        let body = response
+            .text()
+            .await
+            .map_err(|e| format!("GET {url}: {}", error_chain(&e)))?;
+        if !status.is_success() {
+            return Err(format!("GET {url}: HTTP {}: {}", status.as_u16(), body.trim()));
+        }
+        let value: serde_json::Value =
+            serde_json::from_str(&body).map_err(|e| format!("GET {url}: invalid json: {e}"))?;
+        let commands = value
+            .get("commands")
+            .and_then(|c| c.as_array())
+            .ok_or_else(|| format!("GET {url}: no commands array in the answer"))?;
+        Ok(commands
+            .iter()
+            .filter_map(|c| {
+                let id = c.get("id")?.as_str()?.to_owned();
+                Some((id, c.get("command").cloned().unwrap_or_default()))
+            })
+            .collect())
+    }
+
+    /// Reports a command's outcome with `POST /agent/result`. An answer of 409 (the master
+    /// had already given up on the command) is an error the caller logs and drops.
+    pub async fn report_result(
+        &self,
+        id: &str,
+        status: &str,
+        result: &serde_json::Value,
+    ) -> Result<(), String> {
+        let url = format!("{}/agent/result", self.base);
+        let body = serde_json::json!({"id": id, "status": status, "result": result});
+        let response = self
+            .post("/agent/result")
+            .header(CONTENT_TYPE, "application/json")
+            .body(body.to_string())
+            .send()
+            .await
+            .map_err(|e| format!("POST {url}: {}", error_chain(&e)))?;
+        if response.status().is_success() {
+            Ok(())
+        } else {
+            let status = response.status();
+            Err(format!(
+                "POST {url}: HTTP {status}: {}",
+                response.text().await.unwrap_or_default().trim()
+            ))
+        }
+    }
+}
+
 fn classify(status: StatusCode, message: String) -> PushOutcome {
     if status.is_success() {
         return PushOutcome::Accepted;

@@ -16,9 +16,11 @@ use tokio::sync::Notify;
 use tokio_util::sync::CancellationToken;
 
 use crate::collect::{Collector, Cycle};
+use crate::commands::CommandExecutor;
 use crate::config::AgentConfig;
 use crate::discovery::KubeDiscovery;
 use crate::push::{AgentToken, Backoff, MasterClient, PushOutcome, jitter_seed};
+use crate::resources::ResourceWatcher;
 use crate::self_metrics::AgentMetrics;
 use crate::spool::{Spool, SpoolError};
 
@@ -61,6 +63,12 @@ pub struct Agent {
     master: MasterClient,
     spooled: Notify,
     metrics: Arc<AgentMetrics>,
+    /// The resource watchers (with Kubernetes access and `resources.enabled`); their state
+    /// goes into snapshots once [`resource_loop`](Self::resource_loop) runs.
+    resources: Option<Arc<ResourceWatcher>>,
+    resources_running: std::sync::atomic::AtomicBool,
+    /// Runs commands (with Kubernetes access and `commands.enabled`).
+    executor: Option<CommandExecutor>,
 }
 
 impl Agent {
@@ -88,6 +96,14 @@ impl Agent {
         )?;
         let master = MasterClient::new(&config.master_url, &cluster_id, token, config.push.timeout.0)
             .map_err(AgentError::Setup)?;
+        let resources = kube
+            .clone()
+            .filter(|_| config.resources.enabled)
+            .map(|client| Arc::new(ResourceWatcher::new(client, config.resources.watch_settings())));
+        let executor = kube
+            .clone()
+            .filter(|_| config.commands.enabled)
+            .map(|client| CommandExecutor::new(client, config.commands.timeout.0));
         let collector = Collector::new(config.clone(), kube.map(KubeDiscovery::new))
             .map_err(|e| AgentError::Setup(e.to_string()))?;
         let metrics = Arc::new(AgentMetrics::default());
@@ -100,6 +116,9 @@ impl Agent {
             master,
             spooled: Notify::new(),
             metrics,
+            resources,
+            resources_running: std::sync::atomic::AtomicBool::new(false),
+            executor,
         }))
     }
 
@@ -117,7 +136,9 @@ impl Agent {
         let collect = tokio::spawn(Arc::clone(&self).collect_loop(shutdown.clone()));
         let deliver = tokio::spawn(Arc::clone(&self).delivery_loop(shutdown.clone()));
         let heartbeat = tokio::spawn(Arc::clone(&self).heartbeat_loop(shutdown.clone()));
-        let (collected, _, _) = tokio::join!(collect, deliver, heartbeat);
+        let resources = tokio::spawn(Arc::clone(&self).resource_loop(shutdown.clone()));
+        let commands = tokio::spawn(Arc::clone(&self).command_loop(shutdown.clone()));
+        let (collected, _, _, _, _) = tokio::join!(collect, deliver, heartbeat, resources, commands);
         if let Some(server) = server {
             let _ = server.await;
         }
@@ -144,12 +165,23 @@ impl Agent {
     pub async fn collect_once(&self, now_ms: i64) -> Result<u64, AgentError> {
         let cycle = self.collector.lock().await.cycle(now_ms).await;
         self.metrics.record_cycle(&cycle.stats);
-        let seq = self.spool_cycle(cycle, now_ms)?;
+        let resources = match &self.resources {
+            Some(watcher) if self.resources_running.load(std::sync::atomic::Ordering::Acquire) => {
+                Some(watcher.snapshot(now_ms).await)
+            }
+            _ => None,
+        };
+        let seq = self.spool_cycle(cycle, resources, now_ms)?;
         self.spooled.notify_one();
         Ok(seq)
     }
 
-    fn spool_cycle(&self, cycle: Cycle, now_ms: i64) -> Result<u64, AgentError> {
+    fn spool_cycle(
+        &self,
+        cycle: Cycle,
+        resources: Option<atlhyper_model::ResourceSnapshot>,
+        now_ms: i64,
+    ) -> Result<u64, AgentError> {
         let mut spool = self
             .spool
             .lock()
@@ -169,6 +201,7 @@ impl Agent {
             targets: cycle.targets,
             nodes: cycle.nodes,
             node_series: cycle.node_series,
+            resources,
         };
         spool.push(seq, now_ms, &gzip_json(&snapshot)?)?;
         self.metrics
@@ -262,6 +295,39 @@ impl Agent {
             Ok(()) => Delivery::Done,
             Err(e) => Delivery::Retry(e.to_string()),
         }
+    }
+
+    /// Watches the cluster's resources until `shutdown` (nothing without Kubernetes access or
+    /// with `resources.enabled: false`); from its start every snapshot carries them. On its
+    /// own so tests can run it beside hand-driven collect cycles.
+    pub async fn resource_loop(self: Arc<Self>, shutdown: CancellationToken) {
+        let Some(watcher) = self.resources.clone() else {
+            return;
+        };
+        self.resources_running
+            .store(true, std::sync::atomic::Ordering::Release);
+        watcher.run(shutdown).await;
+    }
+
+    /// The resource watchers, when configured (tests wait on [`ResourceWatcher::settled`]).
+    pub fn resources(&self) -> Option<Arc<ResourceWatcher>> {
+        self.resources.clone()
+    }
+
+    /// Long-polls the master for commands and runs them until `shutdown` (nothing without
+    /// Kubernetes access or with `commands.enabled: false`). On its own so tests can run it
+    /// alone.
+    pub async fn command_loop(self: Arc<Self>, shutdown: CancellationToken) {
+        let Some(executor) = self.executor.clone() else {
+            return;
+        };
+        crate::commands::command_loop(
+            self.master.clone(),
+            executor,
+            self.config.commands.poll_timeout.0,
+            shutdown,
+        )
+        .await;
     }
 
     async fn heartbeat_loop(self: Arc<Self>, shutdown: CancellationToken) {

@@ -135,6 +135,7 @@ fn snapshot(keys: &[SloGroupKey]) -> AgentSnapshot {
             .collect(),
         nodes: Vec::new(),
         node_series: Vec::new(),
+        resources: None,
     }
 }
 

@@ -6,6 +6,7 @@
 //! fields with `#[serde(default)]`, never rename.
 
 pub mod node;
+pub mod resources;
 pub mod slo;
 pub mod snapshot;
 pub mod time;
@@ -13,6 +14,9 @@ pub mod time;
 pub use node::{
     CpuMetrics, DiskMetrics, FilesystemMetrics, MemoryMetrics, NetworkMetrics, NodeMetrics, NodePoint,
     NodeSeries, PsiMetrics, TemperatureMetrics, TemperatureSensor,
+};
+pub use resources::{
+    Anomaly, ClusterSummary, KindStatus, ResourceKind, ResourceRef, ResourceSnapshot, Severity, entity_key,
 };
 pub use slo::{LatencyBucket, ServiceSlo, SloCounters, SloGroupKey, SloSnapshot, SloType};
 pub use snapshot::{AgentSnapshot, GroupCounters, SNAPSHOT_VERSION, TargetHealth};

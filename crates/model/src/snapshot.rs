@@ -2,7 +2,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{NodeMetrics, NodeSeries, ServiceSlo, SloCounters, SloGroupKey, Timestamp};
+use crate::{NodeMetrics, NodeSeries, ResourceSnapshot, ServiceSlo, SloCounters, SloGroupKey, Timestamp};
 
 /// The snapshot protocol version; the master refuses versions it does not know.
 pub const SNAPSHOT_VERSION: u32 = 1;
@@ -37,6 +37,10 @@ pub struct AgentSnapshot {
     /// Each node's last hour at one-minute resolution (the agent's concentrator ring).
     #[serde(default)]
     pub node_series: Vec<NodeSeries>,
+    /// The cluster's Kubernetes resources (full state), its counts and anomalies; `None` when
+    /// the agent has no Kubernetes access or resource watching is off.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resources: Option<ResourceSnapshot>,
 }
 
 /// One SLO group's counters over an interval.

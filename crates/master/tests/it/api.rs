@@ -175,6 +175,7 @@ fn snapshot(cluster: &str, seq: u64, end_ms: i64, success: f64, failure: f64) ->
         targets: Vec::new(),
         nodes: Vec::new(),
         node_series: Vec::new(),
+        resources: None,
     }
 }
 

@@ -167,6 +167,7 @@ pub fn snapshot(
         targets: Vec::new(),
         nodes: Vec::new(),
         node_series: Vec::new(),
+        resources: None,
     }
 }
 
