@@ -7,3 +7,4 @@ mod agent_cli;
 mod demo_smoke;
 mod oracle;
 mod replay_cli;
+mod sim_truth;
