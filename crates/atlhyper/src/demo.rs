@@ -136,18 +136,23 @@ impl Login {
             .ok()
             .filter(|u| !u.is_empty())
             .unwrap_or_else(|| "admin".into());
-        Ok(match std::env::var("MASTER_ADMIN_PASSWORD").ok().filter(|p| !p.is_empty()) {
-            Some(password) => Self {
-                username,
-                password,
-                generated: false,
+        Ok(
+            match std::env::var("MASTER_ADMIN_PASSWORD")
+                .ok()
+                .filter(|p| !p.is_empty())
+            {
+                Some(password) => Self {
+                    username,
+                    password,
+                    generated: false,
+                },
+                None => Self {
+                    username,
+                    password: random_text(16)?,
+                    generated: true,
+                },
             },
-            None => Self {
-                username,
-                password: random_text(16)?,
-                generated: true,
-            },
-        })
+        )
     }
 }
 
@@ -167,9 +172,9 @@ async fn start_master(args: &DemoArgs, data_dir: &Path, login: &Login) -> Result
     config.agentsdk_port = args.agentsdk_port;
     config.log_level.clone_from(&args.log_level);
     config.token_ttl = Duration::from_secs(12 * 3600);
-    atlhyper_master::start(config, system_clock())
-        .await
-        .context("cannot start the master (is port 8080 or 8081 taken? try --gateway-port 0 --agentsdk-port 0)")
+    atlhyper_master::start(config, system_clock()).await.context(
+        "cannot start the master (is port 8080 or 8081 taken? try --gateway-port 0 --agentsdk-port 0)",
+    )
 }
 
 /// One simulated cluster, its simulator server and its agent.
@@ -328,7 +333,9 @@ fn rotation() -> Vec<Fault> {
             namespace: shop(),
             deployment: "cart".into(),
         },
-        Fault::NodeMemoryPressure { node: "node-2".into() },
+        Fault::NodeMemoryPressure {
+            node: "node-2".into(),
+        },
         Fault::OomKill {
             namespace: shop(),
             deployment: "reviews".into(),
@@ -357,7 +364,10 @@ async fn fill_history(agent: &Arc<Agent>, sim: &Arc<Mutex<SimCluster>>, history:
             sim.advance(HISTORY_STEP);
             sim.now_ms()
         };
-        agent.collect_once(at).await.context("cannot spool a history snapshot")?;
+        agent
+            .collect_once(at)
+            .await
+            .context("cannot spool a history snapshot")?;
     }
     let metrics = agent.metrics();
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -381,7 +391,11 @@ fn print_ready(
     writeln!(out, "AtlHyper demo ready in {:.1} s", took.as_secs_f64())?;
     writeln!(out, "  dashboard and API  {gateway}")?;
     writeln!(out, "  agent channel      http://{}", master.agentsdk_addr)?;
-    let shown = if login.generated { login.password.as_str() } else { "(MASTER_ADMIN_PASSWORD)" };
+    let shown = if login.generated {
+        login.password.as_str()
+    } else {
+        "(MASTER_ADMIN_PASSWORD)"
+    };
     writeln!(out, "  login              {} / {shown}", login.username)?;
     for cluster in clusters {
         writeln!(

@@ -12,7 +12,15 @@ use serde_json::Value;
 /// The demo's stdout lines, read on a thread so the test can wait with a bound.
 fn start_demo(data_dir: &std::path::Path) -> (Child, mpsc::Receiver<String>) {
     let mut child = Command::new(env!("CARGO_BIN_EXE_atlhyper"))
-        .args(["demo", "--gateway-port", "0", "--agentsdk-port", "0", "--history-minutes", "10"])
+        .args([
+            "demo",
+            "--gateway-port",
+            "0",
+            "--agentsdk-port",
+            "0",
+            "--history-minutes",
+            "10",
+        ])
         .arg("--data-dir")
         .arg(data_dir)
         .env_remove("MASTER_ADMIN_USERNAME")
@@ -67,7 +75,10 @@ async fn demo_serves_two_clusters_with_slo_entries_within_90_seconds() {
     assert_eq!(user, "admin");
     assert!(password.len() >= 12, "a generated password: {password}");
 
-    let http = reqwest::Client::builder().timeout(Duration::from_secs(20)).build().unwrap();
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(20))
+        .build()
+        .unwrap();
     let token: Value = http
         .post(format!("{gateway}/api/v2/auth/login"))
         .json(&serde_json::json!({"username": user, "password": password}))
@@ -89,7 +100,12 @@ async fn demo_serves_two_clusters_with_slo_entries_within_90_seconds() {
             .unwrap()
     };
     let clusters = get("/api/v2/clusters").await;
-    let ids: Vec<&str> = clusters.as_array().unwrap().iter().filter_map(|c| c["id"].as_str()).collect();
+    let ids: Vec<&str> = clusters
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|c| c["id"].as_str())
+        .collect();
     assert_eq!(ids.len(), 2, "{clusters}");
     for id in ids {
         let overview = get(&format!("/api/v2/clusters/{id}/slo/overview?range=1h")).await;
@@ -98,7 +114,9 @@ async fn demo_serves_two_clusters_with_slo_entries_within_90_seconds() {
         assert!(services.len() >= 8, "{id}: mesh edges: {overview}");
         assert!(!ingress.is_empty(), "{id}: ingress domains: {overview}");
         assert!(
-            services.iter().any(|e| e["total_requests"].as_u64().unwrap_or(0) > 1000),
+            services
+                .iter()
+                .any(|e| e["total_requests"].as_u64().unwrap_or(0) > 1000),
             "{id}: the history fill delivered traffic: {overview}"
         );
         let status = get(&format!("/api/v2/clusters/{id}/status")).await;
@@ -106,14 +124,21 @@ async fn demo_serves_two_clusters_with_slo_entries_within_90_seconds() {
         assert_eq!(status["seq_gaps"], 0, "{status}");
     }
 
-    let stopped = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status().unwrap();
+    let stopped = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status()
+        .unwrap();
     assert!(stopped.success());
     let deadline = Instant::now() + Duration::from_secs(30);
     let exit = loop {
         if let Some(exit) = child.try_wait().unwrap() {
             break exit;
         }
-        assert!(Instant::now() < deadline, "demo did not stop within 30 s of SIGTERM");
+        assert!(
+            Instant::now() < deadline,
+            "demo did not stop within 30 s of SIGTERM"
+        );
         std::thread::sleep(Duration::from_millis(100));
     };
     assert!(exit.success(), "clean stop: {exit:?}");

@@ -51,10 +51,18 @@ fn truth_key(key: &SloGroupKey) -> GroupKey {
 fn true_buckets(truth: &GroupTruth, traefik: bool) -> Vec<(f64, f64)> {
     let mut out: Vec<(f64, f64)> = if traefik {
         let counts = truth.traefik_buckets();
-        TRAEFIK_LE_S.iter().map(|s| s * 1000.0).zip(counts.iter().map(|c| *c as f64)).collect()
+        TRAEFIK_LE_S
+            .iter()
+            .map(|s| s * 1000.0)
+            .zip(counts.iter().map(|c| *c as f64))
+            .collect()
     } else {
         let counts = truth.linkerd_buckets();
-        LINKERD_LE_MS.iter().map(|ms| *ms as f64).zip(counts.iter().map(|c| *c as f64)).collect()
+        LINKERD_LE_MS
+            .iter()
+            .map(|ms| *ms as f64)
+            .zip(counts.iter().map(|c| *c as f64))
+            .collect()
     };
     out.push((f64::INFINITY, truth.total as f64));
     out
@@ -80,7 +88,10 @@ async fn the_agent_reports_the_simulators_ground_truth() {
 
     let at = || sim.lock().unwrap().now_ms();
     let baseline = collector.cycle(at()).await;
-    assert!(baseline.counters.iter().all(|g| g.counters.is_zero()), "the first cycle is the baseline");
+    assert!(
+        baseline.counters.iter().all(|g| g.counters.is_zero()),
+        "the first cycle is the baseline"
+    );
     let before = sim.lock().unwrap().truth();
     let mut measured: BTreeMap<SloGroupKey, SloCounters> = BTreeMap::new();
     let mut nodes = 0;
@@ -100,7 +111,10 @@ async fn the_agent_reports_the_simulators_ground_truth() {
     for (key, got) in &measured {
         let traefik = key.kind == SloType::Ingress && !key.target.is_empty();
         let Some(want) = truth.group(&truth_key(key)) else {
-            assert_eq!(got.total, 0.0, "{key:?} has traffic the simulator did not generate");
+            assert_eq!(
+                got.total, 0.0,
+                "{key:?} has traffic the simulator did not generate"
+            );
             continue;
         };
         assert_eq!(
