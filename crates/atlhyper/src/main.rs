@@ -9,6 +9,7 @@ use anyhow::{Context, Result};
 use clap::{Parser, Subcommand};
 
 mod agent;
+mod aiops;
 mod demo;
 mod logging;
 mod master;
@@ -48,6 +49,17 @@ enum Command {
     /// SLO tools.
     #[command(subcommand)]
     Slo(SloCommand),
+    /// AIOps tools.
+    #[command(subcommand)]
+    Aiops(AiopsCommand),
+}
+
+#[derive(Debug, Subcommand)]
+enum AiopsCommand {
+    /// Runs the simulator's fault scenarios in accelerated simulated time through a real agent
+    /// and master, then fault-free hours; prints one JSON object: per scenario the injected
+    /// entity, whether an incident opened, its root cause and delay, and the false positives.
+    Evaluate(aiops::EvaluateArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -81,6 +93,7 @@ fn run(cli: Cli) -> Result<()> {
         Command::Master => master::run(),
         Command::Sim(args) => sim::run(args),
         Command::Agent(args) => agent::run(args),
+        Command::Aiops(AiopsCommand::Evaluate(args)) => aiops::run(args),
         Command::Slo(SloCommand::Replay { config, dir }) => {
             let snapshot = replay::run(&config, &dir)?;
             let mut out = std::io::stdout().lock();
