@@ -137,3 +137,61 @@ async fn a_spool_over_its_bound_drops_the_oldest_and_reports_the_count() {
     stop.cancel();
     delivery.await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_running_agent_serves_health_and_metrics_and_sends_heartbeats() {
+    let data = tempfile::tempdir().unwrap();
+    let master = TestMaster::start(data.path(), 0).await;
+    let token = master.register("c1").await;
+    let spool = tempfile::tempdir().unwrap();
+    let mut config = quiet(agent_config(&master.agentsdk, spool.path()));
+    config.listen = "127.0.0.1:0".into();
+    config.slo.collect_interval = atlhyper_agent::config::ConfigDuration(Duration::from_secs(1));
+    config.heartbeat_interval = atlhyper_agent::config::ConfigDuration(Duration::from_secs(1));
+    let agent = agent(config, &token, None);
+    let metrics = agent.metrics();
+    let stop = CancellationToken::new();
+    let running = tokio::spawn(Arc::clone(&agent).run(stop.clone()));
+
+    assert!(eventually(Duration::from_secs(10), async || metrics.listen_addr().is_some()).await);
+    let base = format!("http://{}", metrics.listen_addr().unwrap());
+    let health: serde_json::Value = master
+        .http
+        .get(format!("{base}/healthz"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(health["status"], "ok");
+    // The collect loop runs on its own; its snapshots and heartbeats reach the master.
+    assert!(
+        eventually(Duration::from_secs(15), async || {
+            let s = status(&master).await;
+            s["last_seq"].as_u64().unwrap_or(0) >= 2 && !s["last_heartbeat"].is_null()
+        })
+        .await,
+        "{}",
+        status(&master).await
+    );
+    let text = master
+        .http
+        .get(format!("{base}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let scrape = atlhyper_promtext::parse(&text).expect("the agent's /metrics is valid Prometheus text");
+    let value = |name: &str| scrape.samples.iter().find(|s| s.name == name).map(|s| s.value);
+    assert!(value("atlhyper_agent_cycles_total").unwrap() >= 2.0, "{text}");
+    assert!(
+        value("atlhyper_agent_snapshots_pushed_total").unwrap() >= 2.0,
+        "{text}"
+    );
+
+    stop.cancel();
+    running.await.unwrap().unwrap();
+}
