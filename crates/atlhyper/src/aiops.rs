@@ -255,6 +255,7 @@ struct Rig {
     clock: Arc<AtomicI64>,
     stop: CancellationToken,
     delivery: tokio::task::JoinHandle<()>,
+    resources: tokio::task::JoinHandle<()>,
     _dir: tempfile::TempDir,
 }
 
@@ -323,6 +324,18 @@ impl Rig {
         .context("cannot start the agent")?;
         let stop = CancellationToken::new();
         let delivery = tokio::spawn(Arc::clone(&agent).delivery_loop(stop.clone()));
+        // The resource watchers (pods, nodes, workloads, events…), as `atlhyper agent` runs
+        // them; the first snapshot waits until their initial lists are in.
+        let resources = tokio::spawn(Arc::clone(&agent).resource_loop(stop.clone()));
+        if let Some(watcher) = agent.resources() {
+            let deadline = Instant::now() + Duration::from_secs(30);
+            while !watcher.settled() {
+                if Instant::now() > deadline {
+                    bail!("the agent's resource watchers did not sync within 30 s");
+                }
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        }
         Ok(Rig {
             sim,
             server: Some(server),
@@ -331,6 +344,7 @@ impl Rig {
             clock,
             stop,
             delivery,
+            resources,
             _dir: dir,
         })
     }
@@ -398,6 +412,7 @@ impl Rig {
     async fn stop(mut self) -> Result<()> {
         self.stop.cancel();
         let _ = (&mut self.delivery).await;
+        let _ = (&mut self.resources).await;
         if let Some(master) = self.master.take() {
             master.stop().await.context("cannot stop the master")?;
         }

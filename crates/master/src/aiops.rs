@@ -18,8 +18,9 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use atlhyper_aiops::{
-    ClusterInput, ClusterRisk, DependencyGraph, EdgeInput, Engine, EngineConfig, EntityInput, EntityKind,
-    EntityRef, EntityRisk, Explanation, Incident, Metric, Statistics, TickInput, TickOutput,
+    ClusterInput, ClusterRisk, ContainerProblem, DependencyGraph, EdgeInput, Engine, EngineConfig,
+    EntityInput, EntityKind, EntityRef, EntityRisk, Explanation, Incident, Metric, Statistics, TickInput,
+    TickOutput,
 };
 use atlhyper_model::{AgentSnapshot, SloCounters, SloType, Timestamp};
 
@@ -458,7 +459,252 @@ pub fn input_from_snapshot(snapshot: &AgentSnapshot) -> ClusterInput {
         }
         input.entities.push(entity);
     }
+    if let Some(resources) = &snapshot.resources {
+        add_resources(&mut input, resources, snapshot);
+    }
     input
+}
+
+/// A pod restarted or was OOM-killed less than this long ago: a recent crash.
+const RECENT_CRASH_MS: i64 = 10 * 60_000;
+/// Warning event reasons that count as critical for the pod they are about.
+const CRITICAL_EVENTS: [&str; 8] = [
+    "BackOff",
+    "CrashLoopBackOff",
+    "OOMKilling",
+    "Failed",
+    "Evicted",
+    "FailedMount",
+    "FailedAttachVolume",
+    "FailedCreatePodSandBox",
+];
+
+/// The Kubernetes side of the input, from the snapshot's resources:
+///
+/// - **pods** (`namespace/pod/name`): `restarts` = containers that terminated within the
+///   snapshot's interval, `not_ready_containers`, `cpu_cores` and `memory_bytes` when
+///   `metrics.k8s.io` answers; signals: the worst container state (OOMKilled, also while
+///   running within 10 minutes of an OOM kill; CrashLoopBackOff; config errors; image pulls;
+///   a restart within 10 minutes; running but not ready), the last critical Warning event on
+///   the pod (BackOff, OOMKilling, Failed, Evicted, mount and sandbox failures) and the
+///   unavailable share of its Deployment (or StatefulSet, DaemonSet);
+/// - **edges**: pod → its node (`runs_on`); service → every pod of each workload whose
+///   selector contains the Service's selector (`selects`); an Ingress object's rules route
+///   their host's ingress entity to the rule's service (`routes_to`);
+/// - **nodes**: conditions MemoryPressure, DiskPressure, PIDPressure true, and Ready not true.
+fn add_resources(
+    input: &mut ClusterInput,
+    resources: &atlhyper_model::ResourceSnapshot,
+    snapshot: &AgentSnapshot,
+) {
+    let now = snapshot.taken_at.0;
+    let (from, to) = (snapshot.interval_start.0, snapshot.interval_end.0);
+    // ReplicaSet → its Deployment.
+    let rs_owner: HashMap<(&str, &str), &str> = resources
+        .replica_sets
+        .iter()
+        .filter_map(|rs| {
+            let owner = rs.owner.as_ref().filter(|o| o.kind == "Deployment")?;
+            Some((
+                (rs.meta.namespace.as_str(), rs.meta.name.as_str()),
+                owner.name.as_str(),
+            ))
+        })
+        .collect();
+    // (kind, namespace, name) → (selector words, unavailable ratio)
+    let mut workloads: BTreeMap<(&str, &str, &str), (Vec<&str>, Option<f64>)> = BTreeMap::new();
+    for (kind, list) in [
+        ("Deployment", &resources.deployments),
+        ("StatefulSet", &resources.stateful_sets),
+        ("DaemonSet", &resources.daemon_sets),
+    ] {
+        for w in list {
+            let selector: Vec<&str> = w
+                .selector
+                .as_deref()
+                .map(|s| s.split(',').map(str::trim).filter(|x| !x.is_empty()).collect())
+                .unwrap_or_default();
+            let ratio = (w.desired > 0)
+                .then(|| f64::from(w.desired.saturating_sub(w.available)) / f64::from(w.desired));
+            workloads.insert(
+                (kind, w.meta.namespace.as_str(), w.meta.name.as_str()),
+                (selector, ratio),
+            );
+        }
+    }
+    let workload_of = |pod: &atlhyper_model::resources::PodSummary| -> Option<(&str, String)> {
+        let owner = pod.owner.as_ref()?;
+        let ns = pod.meta.namespace.as_str();
+        match owner.kind.as_str() {
+            "ReplicaSet" => rs_owner
+                .get(&(ns, owner.name.as_str()))
+                .map(|d| ("Deployment", (*d).to_owned())),
+            "StatefulSet" | "DaemonSet" => {
+                let kind = if owner.kind == "StatefulSet" {
+                    "StatefulSet"
+                } else {
+                    "DaemonSet"
+                };
+                Some((kind, owner.name.clone()))
+            }
+            _ => None,
+        }
+    };
+    let mut last_event: HashMap<(&str, &str), i64> = HashMap::new();
+    for e in &resources.events {
+        if e.event_type != "Warning"
+            || e.involved.kind != "Pod"
+            || !CRITICAL_EVENTS.contains(&e.reason.as_str())
+        {
+            continue;
+        }
+        if let Some(seen) = e.last_seen.or(e.first_seen) {
+            let at = last_event
+                .entry((e.involved.namespace.as_str(), e.involved.name.as_str()))
+                .or_insert(seen.0);
+            *at = (*at).max(seen.0);
+        }
+    }
+    let mut pods_of: BTreeMap<(&str, &str, String), Vec<EntityRef>> = BTreeMap::new();
+    for pod in &resources.pods {
+        if pod.meta.name.is_empty() || pod.meta.namespace.is_empty() {
+            continue;
+        }
+        let pod_ref = EntityRef::new(EntityKind::Pod, &pod.meta.namespace, &pod.meta.name);
+        let mut entity = EntityInput::new(pod_ref.clone());
+        let restarted = pod
+            .containers
+            .iter()
+            .filter(|c| c.last_finished_at.is_some_and(|t| t.0 > from && t.0 <= to))
+            .count();
+        entity = entity.with(Metric::Restarts, restarted as f64).with(
+            Metric::NotReadyContainers,
+            f64::from(pod.total_containers.saturating_sub(pod.ready_containers)),
+        );
+        if let Some(usage) = &pod.usage {
+            if let Some(cpu) = usage.cpu_millis {
+                entity = entity.with(Metric::CpuCores, cpu / 1000.0);
+            }
+            if let Some(memory) = usage.memory_bytes {
+                entity = entity.with(Metric::MemoryBytes, memory);
+            }
+        }
+        let workload = workload_of(pod);
+        entity.signals = atlhyper_aiops::Signals {
+            container: container_problem(pod, now),
+            last_critical_event_ms: last_event
+                .get(&(pod.meta.namespace.as_str(), pod.meta.name.as_str()))
+                .copied(),
+            deployment_unavailable_ratio: workload.as_ref().and_then(|(kind, name)| {
+                workloads
+                    .get(&(*kind, pod.meta.namespace.as_str(), name.as_str()))
+                    .and_then(|(_, ratio)| *ratio)
+            }),
+            ..atlhyper_aiops::Signals::default()
+        };
+        input.entities.push(entity);
+        if !pod.node.is_empty() {
+            input
+                .edges
+                .push(EdgeInput::new(pod_ref.clone(), EntityRef::node(&pod.node)));
+        }
+        if let Some((kind, name)) = workload {
+            pods_of
+                .entry((kind, pod.meta.namespace.as_str(), name))
+                .or_default()
+                .push(pod_ref);
+        }
+    }
+    for service in &resources.services {
+        if service.selector.is_empty() {
+            continue;
+        }
+        let service_ref = EntityRef::new(EntityKind::Service, &service.meta.namespace, &service.meta.name);
+        for ((kind, ns, name), (selector, _)) in &workloads {
+            if *ns != service.meta.namespace
+                || !service.selector.iter().all(|s| selector.contains(&s.as_str()))
+            {
+                continue;
+            }
+            for pod in pods_of
+                .get(&(*kind, *ns, (*name).to_owned()))
+                .into_iter()
+                .flatten()
+            {
+                input.edges.push(EdgeInput::new(service_ref.clone(), pod.clone()));
+            }
+        }
+    }
+    for ingress in &resources.ingresses {
+        for rule in &ingress.rules {
+            if rule.host.is_empty() || rule.service.is_empty() {
+                continue;
+            }
+            input.edges.push(EdgeInput::new(
+                EntityRef::new(EntityKind::Ingress, &ingress.meta.namespace, &rule.host),
+                EntityRef::new(EntityKind::Service, &ingress.meta.namespace, &rule.service),
+            ));
+        }
+    }
+    for node in &resources.nodes {
+        if node.meta.name.is_empty() {
+            continue;
+        }
+        let on = |kind: &str| {
+            node.conditions
+                .iter()
+                .any(|c| c.kind == kind && c.status == "True")
+        };
+        let signals = atlhyper_aiops::Signals {
+            memory_pressure: on("MemoryPressure"),
+            disk_pressure: on("DiskPressure"),
+            pid_pressure: on("PIDPressure"),
+            not_ready: !node
+                .conditions
+                .iter()
+                .any(|c| c.kind == "Ready" && c.status == "True"),
+            ..atlhyper_aiops::Signals::default()
+        };
+        let node_ref = EntityRef::node(&node.meta.name);
+        match input.entities.iter_mut().find(|e| e.entity == node_ref) {
+            Some(existing) => existing.signals = signals,
+            None => input
+                .entities
+                .push(EntityInput::new(node_ref).with_signals(signals)),
+        }
+    }
+}
+
+/// The worst state of a pod's containers at `now_ms`, in the detector's order.
+fn container_problem(pod: &atlhyper_model::resources::PodSummary, now_ms: i64) -> Option<ContainerProblem> {
+    let recent = |c: &atlhyper_model::resources::ContainerSummary| {
+        c.last_finished_at
+            .is_some_and(|t| (0..=RECENT_CRASH_MS).contains(&(now_ms - t.0)))
+    };
+    pod.containers
+        .iter()
+        .filter_map(|c| {
+            let reason = c.reason.as_str();
+            if reason == "OOMKilled" || (c.last_reason == "OOMKilled" && recent(c)) {
+                Some(ContainerProblem::OomKilled)
+            } else if reason == "CrashLoopBackOff" {
+                Some(ContainerProblem::CrashLoopBackOff)
+            } else if matches!(
+                reason,
+                "CreateContainerConfigError" | "CreateContainerError" | "InvalidImageName"
+            ) {
+                Some(ContainerProblem::ConfigError)
+            } else if c.state == "running" && recent(c) {
+                Some(ContainerProblem::RecentCrash)
+            } else if matches!(reason, "ImagePullBackOff" | "ErrImagePull") {
+                Some(ContainerProblem::ImagePull)
+            } else if c.state == "running" && !c.ready {
+                Some(ContainerProblem::NotReady)
+            } else {
+                None
+            }
+        })
+        .max_by(|a, b| a.score().total_cmp(&b.score()))
 }
 
 /// A service's or an ingress's metrics and burn rate from its summed traffic.
@@ -648,6 +894,93 @@ mod tests {
         ]})));
         assert!(input.entities.is_empty());
         assert!(input.edges.is_empty());
+    }
+
+    #[test]
+    fn resources_give_pods_their_signals_and_the_graph_its_layers() {
+        let c = |name: &str, ready: bool, state: &str, reason: &str, last: &str, finished: Option<&str>| {
+            json!({"name": name, "image": "img", "ready": ready, "restarts": 3, "state": state,
+                   "reason": reason, "last_reason": last, "last_finished_at": finished})
+        };
+        let pod = |name: &str, node: &str, rs: &str, container: serde_json::Value| {
+            json!({"namespace": "shop", "name": name, "phase": "Running", "status": "x",
+                   "ready": container["ready"], "ready_containers": u32::from(container["ready"] == true),
+                   "total_containers": 1, "restarts": 3, "node": node,
+                   "owner": {"kind": "ReplicaSet", "name": rs}, "containers": [container]})
+        };
+        let input = input_from_snapshot(&snapshot(json!({"resources": {
+            "pods": [
+                pod("cart-7f-a", "node-1", "cart-7f", c("app", false, "waiting", "CrashLoopBackOff", "Error", Some("2026-01-05T00:00:20Z"))),
+                pod("cart-7f-b", "node-2", "cart-7f", c("app", true, "running", "", "OOMKilled", Some("2026-01-04T23:55:00Z"))),
+                pod("web-1-a", "node-2", "web-1", c("app", true, "running", "", "", None)),
+            ],
+            "replica_sets": [
+                {"namespace": "shop", "name": "cart-7f", "status": "Degraded", "desired": 2, "ready": 1,
+                 "available": 1, "updated": 2, "images": [], "owner": {"kind": "Deployment", "name": "cart"}},
+                {"namespace": "shop", "name": "web-1", "status": "Healthy", "desired": 1, "ready": 1,
+                 "available": 1, "updated": 1, "images": [], "owner": {"kind": "Deployment", "name": "web"}}
+            ],
+            "deployments": [
+                {"namespace": "shop", "name": "cart", "status": "Degraded", "desired": 2, "ready": 1,
+                 "available": 0, "updated": 2, "images": [], "selector": "app=cart,tier=be"},
+                {"namespace": "shop", "name": "web", "status": "Healthy", "desired": 1, "ready": 1,
+                 "available": 1, "updated": 1, "images": [], "selector": "app=web"}
+            ],
+            "services": [
+                {"namespace": "shop", "name": "cart", "service_type": "ClusterIP", "ports": [], "selector": ["app=cart"]},
+                {"namespace": "shop", "name": "headless", "service_type": "ClusterIP", "ports": []}
+            ],
+            "events": [
+                {"namespace": "shop", "name": "e1", "event_type": "Warning", "reason": "BackOff", "message": "m",
+                 "count": 4, "involved": {"kind": "Pod", "namespace": "shop", "name": "cart-7f-a"},
+                 "last_seen": "2026-01-05T00:00:25Z"},
+                {"namespace": "shop", "name": "e2", "event_type": "Warning", "reason": "Unhealthy", "message": "m",
+                 "count": 1, "involved": {"kind": "Pod", "namespace": "shop", "name": "web-1-a"},
+                 "last_seen": "2026-01-05T00:00:25Z"}
+            ],
+            "ingresses": [{"namespace": "shop", "name": "shop", "rules": [
+                {"host": "shop.example.com", "path": "/", "service": "web"}], "tls": false}],
+            "nodes": [{"name": "node-2", "status": "Ready", "ready": true, "unschedulable": false,
+                       "conditions": [{"type": "Ready", "status": "True"}, {"type": "MemoryPressure", "status": "True"}],
+                       "capacity": {}, "allocatable": {}}]
+        }})));
+        let a = entity(&input, "shop/pod/cart-7f-a");
+        assert_eq!(a.signals.container, Some(ContainerProblem::CrashLoopBackOff));
+        assert_eq!(a.signals.deployment_unavailable_ratio, Some(1.0));
+        assert_eq!(a.signals.last_critical_event_ms, Some(1_767_571_225_000));
+        assert_eq!(metric(a, Metric::Restarts), Some(1.0));
+        assert_eq!(metric(a, Metric::NotReadyContainers), Some(1.0));
+        // OOM-killed five minutes ago and running again: still OOMKilled, not restarted now.
+        let b = entity(&input, "shop/pod/cart-7f-b");
+        assert_eq!(b.signals.container, Some(ContainerProblem::OomKilled));
+        assert_eq!(metric(b, Metric::Restarts), Some(0.0));
+        let web = entity(&input, "shop/pod/web-1-a");
+        assert_eq!(web.signals.container, None);
+        assert_eq!(web.signals.last_critical_event_ms, None);
+        let node = entity(&input, "_cluster/node/node-2");
+        assert!(node.signals.memory_pressure && !node.signals.not_ready);
+        let e = edges(&input);
+        for edge in [
+            ("shop/pod/cart-7f-a", "_cluster/node/node-1"),
+            ("shop/pod/cart-7f-b", "_cluster/node/node-2"),
+            ("shop/service/cart", "shop/pod/cart-7f-a"),
+            ("shop/service/cart", "shop/pod/cart-7f-b"),
+            ("shop/ingress/shop.example.com", "shop/service/web"),
+        ] {
+            assert!(e.contains(&(edge.0.into(), edge.1.into())), "{edge:?} in {e:?}");
+        }
+        // No service selects web's pod; the selector-less service selects nothing.
+        assert!(!e.iter().any(|(_, to)| to == "shop/pod/web-1-a"));
+        let mut engine = Engine::new(engine_config()).unwrap();
+        let out = engine
+            .tick(
+                1_767_571_230_000,
+                &TickInput {
+                    clusters: vec![input],
+                },
+            )
+            .unwrap();
+        assert!(out.issues.is_empty(), "{:?}", out.issues);
     }
 
     #[test]

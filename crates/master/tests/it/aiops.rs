@@ -1,0 +1,312 @@
+//! The AIOps engine inside the master, over real HTTP: snapshots pushed through the AgentSDK
+//! at a manual clock open an incident; risk, graph, explain, incidents and statistics answer
+//! through the Gateway; bad parameters are 4xx naming them; the state survives a restart.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::time::Duration;
+
+use atlhyper_master::MasterConfig;
+use atlhyper_model::Timestamp;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+struct Master {
+    master: Option<atlhyper_master::RunningMaster>,
+    gateway: String,
+    agentsdk: String,
+    http: reqwest::Client,
+}
+
+impl Master {
+    async fn start(dir: &Path, clock: &Arc<AtomicI64>) -> Self {
+        let clock = Arc::clone(clock);
+        let master = atlhyper_master::start(
+            MasterConfig::for_tests(dir.to_owned()),
+            Arc::new(move || Timestamp(clock.load(Ordering::SeqCst))),
+        )
+        .await
+        .unwrap();
+        Self {
+            gateway: format!("http://{}", master.gateway_addr),
+            agentsdk: format!("http://{}", master.agentsdk_addr),
+            master: Some(master),
+            http: reqwest::Client::builder()
+                .timeout(Duration::from_secs(20))
+                .build()
+                .unwrap(),
+        }
+    }
+
+    async fn token(&self) -> String {
+        let reply: Value = self
+            .http
+            .post(format!("{}/api/v2/auth/login", self.gateway))
+            .json(&json!({"username": "admin", "password": "admin-password"}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        reply["token"].as_str().unwrap().to_owned()
+    }
+
+    async fn register(&self, admin: &str, id: &str) -> String {
+        let reply: Value = self
+            .http
+            .post(format!("{}/api/v2/clusters", self.gateway))
+            .bearer_auth(admin)
+            .json(&json!({"id": id, "name": id}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        reply["token"].as_str().unwrap().to_owned()
+    }
+
+    async fn push(&self, cluster: &str, token: &str, snapshot: &Value) {
+        let response = self
+            .http
+            .post(format!("{}/agent/snapshot", self.agentsdk))
+            .bearer_auth(token)
+            .header("x-cluster-id", cluster)
+            .json(snapshot)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+
+    async fn get(&self, token: &str, path: &str) -> (StatusCode, Value) {
+        let response = self
+            .http
+            .get(format!("{}{path}", self.gateway))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap();
+        let status = response.status();
+        (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    async fn stop(mut self) {
+        self.master.take().unwrap().stop().await.unwrap();
+    }
+}
+
+fn rfc3339(ms: i64) -> Value {
+    serde_json::to_value(Timestamp(ms)).unwrap()
+}
+
+/// 30 s of traffic: web → api (healthy) and api → payments with `failures` of 300 failing,
+/// plus one node.
+fn snapshot(cluster: &str, seq: u64, end_ms: i64, failures: f64) -> Value {
+    let group = |source: &str, target: &str, failure: f64| {
+        json!({"type": "service", "source": source, "source_namespace": "shop", "target": target,
+               "namespace": "shop", "total": 300.0, "success": 300.0 - failure, "failure": failure,
+               "buckets": [{"le": 10.0, "count": 150.0}, {"le": 100.0, "count": 300.0}],
+               "observations": 300.0})
+    };
+    json!({
+        "version": 1, "cluster_id": cluster, "seq": seq,
+        "taken_at": rfc3339(end_ms), "interval_start": rfc3339(end_ms - 30_000),
+        "interval_end": rfc3339(end_ms),
+        "slo_counters": [group("web", "api", 0.0), group("api", "payments", failures)],
+        "nodes": [{"node": "node-1", "timestamp": rfc3339(end_ms), "cpu": {"usage_pct": 30.0},
+                   "memory": {"usage_pct": 50.0}, "psi": {}, "temperature": {}, "uptime_seconds": 1000.0}],
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn snapshots_open_an_incident_explained_over_http_and_kept_across_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap();
+    let clock = Arc::new(AtomicI64::new(start));
+    let m = Master::start(dir.path(), &clock).await;
+    let admin = m.token().await;
+    let agent = m.register(&admin, "prod").await;
+
+    // 20 healthy cycles, then payments fails 30 % of its responses for 6 minutes.
+    let mut seq = 0;
+    let mut t = start;
+    for failing in [false; 20].into_iter().chain([true; 12]) {
+        seq += 1;
+        t += 30_000;
+        clock.store(t, Ordering::SeqCst);
+        m.push(
+            "prod",
+            &agent,
+            &snapshot("prod", seq, t, if failing { 90.0 } else { 0.0 }),
+        )
+        .await;
+    }
+
+    let (status, risk) = m.get(&admin, "/api/v2/aiops/risk?cluster=prod").await;
+    assert_eq!(status, StatusCode::OK, "{risk}");
+    assert_eq!(risk["ranking"][0]["key"], "shop/service/payments", "{risk}");
+    assert!(risk["risk"]["risk"].as_f64().unwrap() > 0.0);
+    assert_eq!(risk["risk"]["total_entities"], 4, "{risk}");
+
+    let (status, graph) = m.get(&admin, "/api/v2/aiops/graph?cluster=prod").await;
+    assert_eq!(status, StatusCode::OK);
+    let edges = graph["edges"].as_array().unwrap();
+    assert!(edges.iter().any(|e| e["from"] == "shop/service/api"
+        && e["to"] == "shop/service/payments"
+        && e["kind"] == "calls"));
+
+    let (status, page) = m
+        .get(&admin, "/api/v2/aiops/incidents?cluster=prod&state=open")
+        .await;
+    assert_eq!(status, StatusCode::OK, "{page}");
+    assert_eq!(page["total"], 1, "{page}");
+    let summary = &page["incidents"][0];
+    assert_eq!(summary["root_cause"], "shop/service/payments");
+    let id = summary["id"].as_str().unwrap().to_owned();
+
+    let (status, incident) = m.get(&admin, &format!("/api/v2/aiops/incidents/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    let member = &incident["entities"][0];
+    assert_eq!(member["key"], "shop/service/payments");
+    assert_eq!(member["role"], "root_cause");
+    assert!(member["r_local"].as_f64().unwrap() > 0.5 && member["r_final"].as_f64().unwrap() > 0.3);
+    let events: Vec<&str> = incident["timeline"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"]["type"].as_str().unwrap())
+        .collect();
+    assert!(
+        events.contains(&"anomaly_detected") && events.contains(&"root_cause_identified"),
+        "{events:?}"
+    );
+
+    let (status, why) = m
+        .get(
+            &admin,
+            "/api/v2/aiops/explain?cluster=prod&entity=shop/service/payments",
+        )
+        .await;
+    assert_eq!(status, StatusCode::OK, "{why}");
+    assert_eq!(why["root_cause"], "shop/service/payments");
+    let metrics = why["metrics"].as_array().unwrap();
+    let error_rate = metrics.iter().find(|m| m["metric"] == "error_rate").unwrap();
+    assert_eq!(error_rate["value"], 0.3);
+    assert!(error_rate["baseline"].is_object(), "{error_rate}");
+    assert!(
+        metrics
+            .iter()
+            .any(|m| m["metric"] == "slo_burn" && m["anomalous"] == true)
+    );
+    assert!(!why["formula"].as_array().unwrap().is_empty());
+    assert!(why["local"]["r_local"].as_f64().unwrap() > 0.5);
+
+    let (status, stats) = m.get(&admin, "/api/v2/aiops/statistics").await;
+    assert_eq!(status, StatusCode::OK, "{stats}");
+    assert_eq!(stats["total"], 1);
+    assert_eq!(
+        stats["top_root_causes"][0]["entity"], "shop/service/payments",
+        "{stats}"
+    );
+
+    // Bad parameters name themselves; unknown things are 404; no token is 401.
+    for (path, status, word) in [
+        ("/api/v2/aiops/risk", StatusCode::BAD_REQUEST, "cluster"),
+        ("/api/v2/aiops/risk?cluster=nope", StatusCode::NOT_FOUND, "nope"),
+        (
+            "/api/v2/aiops/risk?cluster=prod&limit=x",
+            StatusCode::BAD_REQUEST,
+            "limit",
+        ),
+        (
+            "/api/v2/aiops/explain?cluster=prod",
+            StatusCode::BAD_REQUEST,
+            "entity",
+        ),
+        (
+            "/api/v2/aiops/explain?cluster=prod&entity=payments",
+            StatusCode::BAD_REQUEST,
+            "entity",
+        ),
+        (
+            "/api/v2/aiops/explain?cluster=prod&entity=shop/service/nope",
+            StatusCode::NOT_FOUND,
+            "nope",
+        ),
+        (
+            "/api/v2/aiops/incidents?state=sleeping",
+            StatusCode::BAD_REQUEST,
+            "state",
+        ),
+        (
+            "/api/v2/aiops/incidents?offset=-1",
+            StatusCode::BAD_REQUEST,
+            "offset",
+        ),
+        (
+            "/api/v2/aiops/incidents/inc-1-0001",
+            StatusCode::NOT_FOUND,
+            "inc-1-0001",
+        ),
+        (
+            "/api/v2/aiops/statistics?from=yesterday",
+            StatusCode::BAD_REQUEST,
+            "from",
+        ),
+        (
+            "/api/v2/aiops/statistics?from=2026-01-02T00:00:00Z&to=2026-01-01T00:00:00Z",
+            StatusCode::BAD_REQUEST,
+            "from",
+        ),
+    ] {
+        let (got, body) = m.get(&admin, path).await;
+        assert_eq!(got, status, "{path}: {body}");
+        assert!(body["error"].as_str().unwrap().contains(word), "{path}: {body}");
+    }
+    let (status, _) = m.get("not-a-token", "/api/v2/aiops/risk?cluster=prod").await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (_, openapi) = m.get(&admin, "/api/v2/openapi.json").await;
+    for path in [
+        "/api/v2/aiops/risk",
+        "/api/v2/aiops/incidents/{id}",
+        "/api/v2/aiops/statistics",
+    ] {
+        assert!(
+            openapi["paths"][path].is_object(),
+            "{path} missing from the OpenAPI document"
+        );
+    }
+
+    // A restart on the same data keeps the incident, its timeline and the baselines.
+    m.stop().await;
+    let m = Master::start(dir.path(), &clock).await;
+    let admin = m.token().await;
+    let (status, again) = m.get(&admin, &format!("/api/v2/aiops/incidents/{id}")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(again, incident);
+    let (_, why_again) = m
+        .get(
+            &admin,
+            "/api/v2/aiops/explain?cluster=prod&entity=shop/service/payments",
+        )
+        .await;
+    assert_eq!(why_again["metrics"], why["metrics"]);
+    // And the engine goes on from there: the next failing cycle updates the same incident.
+    seq += 1;
+    t += 30_000;
+    clock.store(t, Ordering::SeqCst);
+    m.push("prod", &agent, &snapshot("prod", seq, t, 90.0)).await;
+    let (_, page) = m.get(&admin, "/api/v2/aiops/incidents?cluster=prod").await;
+    assert_eq!(page["total"], 1, "{page}");
+    assert_eq!(page["incidents"][0]["id"], id.as_str());
+    m.stop().await;
+}
