@@ -4,6 +4,7 @@
 mod support;
 
 mod agent_cli;
+mod aiops_evaluate;
 mod demo_smoke;
 mod oracle;
 mod replay_cli;
