@@ -11,6 +11,7 @@
 //! | [`auth`] | passwords, JWTs, roles, login rate limit, agent tokens |
 //! | [`store`] | the repository trait and its SQLite implementation |
 //! | [`datahub`] | the latest state per cluster, online/offline |
+//! | [`web`] | the dashboard: server-rendered pages in en/zh/ja, cookie session, embedded assets |
 //! | [`aiops`] | the AIOps engine: ticked on ingest, snapshot → engine input, persisted |
 
 pub mod agentsdk;
@@ -24,6 +25,7 @@ pub mod metrics;
 pub mod server;
 pub mod state;
 pub mod store;
+pub mod web;
 
 pub use config::MasterConfig;
 pub use server::{RunningMaster, start, start_with_store};

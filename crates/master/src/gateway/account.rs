@@ -67,6 +67,15 @@ async fn login(
     Source(source): Source,
     Json(req): Json<LoginRequest>,
 ) -> ApiResult<Json<LoginResponse>> {
+    Ok(Json(authenticate(&state, source, &req).await?))
+}
+
+/// Checks a login (rate limited, audited) and issues a token; the web login form calls it too.
+pub async fn authenticate(
+    state: &SharedState,
+    source: Option<IpAddr>,
+    req: &LoginRequest,
+) -> ApiResult<LoginResponse> {
     let ip = source.unwrap_or(IpAddr::from([0, 0, 0, 0]));
     let attempt = CurrentUser {
         username: req.username.clone(),
@@ -76,7 +85,7 @@ async fn login(
     if !state.login_limiter.allow(ip, tokio::time::Instant::now()) {
         Metrics::inc(&state.metrics.logins_limited);
         audit(
-            &state,
+            state,
             &attempt,
             "auth.login",
             &format!("user/{}", req.username),
@@ -100,7 +109,7 @@ async fn login(
     let Some(user) = user.filter(|_| matches) else {
         Metrics::inc(&state.metrics.logins_failed);
         audit(
-            &state,
+            state,
             &attempt,
             "auth.login",
             &format!("user/{}", req.username),
@@ -119,7 +128,7 @@ async fn login(
         .map_err(|e| ApiError::internal(e.to_string()))?;
     Metrics::inc(&state.metrics.logins_ok);
     audit(
-        &state,
+        state,
         &attempt,
         "auth.login",
         &format!("user/{}", user.username),
@@ -127,11 +136,11 @@ async fn login(
         "",
     )
     .await?;
-    Ok(Json(LoginResponse {
+    Ok(LoginResponse {
         token,
         role,
         expires_at: now_s + state.config.token_ttl.as_secs(),
-    }))
+    })
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -185,8 +194,13 @@ async fn create_user(
     user: CurrentUser,
     Json(req): Json<CreateUser>,
 ) -> ApiResult<Response> {
+    Ok(created(create_user_as(&state, &user, req).await?))
+}
+
+/// What `POST /api/v2/users` does, audited (the web dashboard calls it too).
+pub async fn create_user_as(state: &SharedState, user: &CurrentUser, req: CreateUser) -> ApiResult<UserView> {
     let target = format!("user/{}", req.username);
-    user.require(&state, Role::Admin, "user.create", &target).await?;
+    user.require(state, Role::Admin, "user.create", &target).await?;
     let outcome = async {
         validate_username(&req.username)?;
         validate_password(&req.password)?;
@@ -197,12 +211,12 @@ async fn create_user(
             created_at: state.now(),
         };
         state.store.create_user(&record).await?;
-        Ok(created(view(&record)))
+        Ok(view(&record))
     }
     .await;
     audited(
-        &state,
-        &user,
+        state,
+        user,
         "user.create",
         &target,
         &format!("role={}", req.role.as_str()),
@@ -226,10 +240,21 @@ async fn update_user(
     Path(username): Path<String>,
     Json(req): Json<UpdateUser>,
 ) -> ApiResult<Json<UserView>> {
+    Ok(Json(update_user_as(&state, &user, &username, req).await?))
+}
+
+/// What `PUT /api/v2/users/{username}` does, audited (the web dashboard calls it too).
+pub async fn update_user_as(
+    state: &SharedState,
+    user: &CurrentUser,
+    username: &str,
+    req: UpdateUser,
+) -> ApiResult<UserView> {
+    let username = username.to_owned();
     let target = format!("user/{username}");
     let own_password_only = username == user.username && req.role.is_none();
     if !own_password_only {
-        user.require(&state, Role::Admin, "user.update", &target).await?;
+        user.require(state, Role::Admin, "user.update", &target).await?;
     }
     let detail = match (req.role, req.password.is_some()) {
         (Some(role), true) => format!("role={}, password", role.as_str()),
@@ -256,10 +281,10 @@ async fn update_user(
             .user(&username)
             .await?
             .ok_or_else(|| ApiError::not_found(format!("user {username:?} not found")))?;
-        Ok(Json(view(&record)))
+        Ok(view(&record))
     }
     .await;
-    audited(&state, &user, "user.update", &target, &detail, outcome).await
+    audited(state, user, "user.update", &target, &detail, outcome).await
 }
 
 /// Deletes a user (admin); nobody deletes themselves or the bootstrap admin.
@@ -270,8 +295,15 @@ async fn delete_user(
     user: CurrentUser,
     Path(username): Path<String>,
 ) -> ApiResult<Json<serde_json::Value>> {
+    delete_user_as(&state, &user, &username).await?;
+    Ok(Json(serde_json::json!({ "status": "deleted" })))
+}
+
+/// What `DELETE /api/v2/users/{username}` does, audited (the web dashboard calls it too).
+pub async fn delete_user_as(state: &SharedState, user: &CurrentUser, username: &str) -> ApiResult<()> {
+    let username = username.to_owned();
     let target = format!("user/{username}");
-    user.require(&state, Role::Admin, "user.delete", &target).await?;
+    user.require(state, Role::Admin, "user.delete", &target).await?;
     let outcome = async {
         if username == user.username || username == state.config.admin_username {
             return Err(ApiError::bad_request(format!(
@@ -279,10 +311,10 @@ async fn delete_user(
             )));
         }
         state.store.delete_user(&username).await?;
-        Ok(Json(serde_json::json!({ "status": "deleted" })))
+        Ok(())
     }
     .await;
-    audited(&state, &user, "user.delete", &target, "", outcome).await
+    audited(state, user, "user.delete", &target, "", outcome).await
 }
 
 fn validate_username(name: &str) -> ApiResult<()> {

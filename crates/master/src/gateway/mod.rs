@@ -4,12 +4,12 @@
 //! role is read from the store on every call, so a role change or a deleted user takes effect
 //! at once. Every mutating call is audited, refused ones included.
 
-mod account;
+pub(crate) mod account;
 mod aiops;
 mod audit_log;
-mod clusters;
+pub(crate) mod clusters;
 mod commands;
-mod slo;
+pub(crate) mod slo;
 
 use std::net::SocketAddr;
 
@@ -72,6 +72,7 @@ pub fn router(state: SharedState) -> Router {
     )
     .route("/healthz", get(|| async { Json(json!({"status": "ok"})) }))
     .route("/metrics", get(metrics))
+    .merge(crate::web::routes())
     .with_state(state)
 }
 

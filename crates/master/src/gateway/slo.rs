@@ -35,7 +35,7 @@ pub const DEFAULT_PERIOD_DAYS: u32 = 30;
 pub const MIN_RESPONSES_FOR_ALERTS: f64 = 20.0;
 
 /// A window length accepted by the API.
-fn parse_range(text: &str) -> ApiResult<i64> {
+pub fn parse_range(text: &str) -> ApiResult<i64> {
     Ok(match text {
         "5m" => 5 * 60_000,
         "1h" => 3_600_000,
@@ -107,7 +107,7 @@ pub struct Overview {
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct OverviewQuery {
     /// 5m, 1h (default), 24h, 7d or 30d.
-    range: Option<String>,
+    pub range: Option<String>,
 }
 
 /// Every SLO entry of a cluster over a range, with its objective, budget and burn rates.
@@ -119,15 +119,20 @@ async fn overview(
     Path(cluster_id): Path<String>,
     Query(q): Query<OverviewQuery>,
 ) -> ApiResult<Json<Overview>> {
-    find(&state, &cluster_id).await?;
+    Ok(Json(overview_of(&state, cluster_id, q).await?))
+}
+
+/// What `GET …/slo/overview` answers (the web dashboard calls it too).
+pub async fn overview_of(state: &SharedState, cluster_id: String, q: OverviewQuery) -> ApiResult<Overview> {
+    find(state, &cluster_id).await?;
     let range_text = q.range.unwrap_or_else(|| "1h".to_owned());
     let range_ms = parse_range(&range_text)?;
     let now = state.now();
     let from = Timestamp(now.0 - range_ms);
     let current = state.store.window_counters(&cluster_id, from, now).await?;
-    let objectives = Objectives::load(&state, &cluster_id).await?;
+    let objectives = Objectives::load(state, &cluster_id).await?;
     let context = BudgetContext::load(
-        &state,
+        state,
         &cluster_id,
         now,
         &objectives,
@@ -150,7 +155,7 @@ async fn overview(
             SloType::Service => overview.services.push(view),
         }
     }
-    Ok(Json(overview))
+    Ok(overview)
 }
 
 /// Objectives of one cluster: per entry, else per type, else the default.
@@ -318,14 +323,14 @@ impl BudgetContext {
 pub struct DetailQuery {
     /// `ingress` or `service`.
     #[serde(rename = "type")]
-    kind: String,
-    source: String,
-    target: String,
+    pub kind: String,
+    pub source: String,
+    pub target: String,
     /// Needed only when source and target exist in several namespaces.
-    source_namespace: Option<String>,
-    namespace: Option<String>,
+    pub source_namespace: Option<String>,
+    pub namespace: Option<String>,
     /// 1h (default), 24h, 7d or 30d.
-    range: Option<String>,
+    pub range: Option<String>,
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -374,7 +379,13 @@ async fn detail(
     Path(cluster_id): Path<String>,
     Query(q): Query<DetailQuery>,
 ) -> ApiResult<Json<Detail>> {
-    find(&state, &cluster_id).await?;
+    Ok(Json(detail_of(&state, &cluster_id, &q).await?))
+}
+
+/// What `GET …/slo/detail` answers (the web dashboard calls it too).
+pub async fn detail_of(state: &SharedState, cluster_id: &str, q: &DetailQuery) -> ApiResult<Detail> {
+    let cluster_id = cluster_id.to_owned();
+    find(state, &cluster_id).await?;
     let kind = match q.kind.as_str() {
         "ingress" => SloType::Ingress,
         "service" => SloType::Service,
@@ -426,8 +437,8 @@ async fn detail(
             )));
         }
     };
-    let objectives = Objectives::load(&state, &cluster_id).await?;
-    let context = BudgetContext::load(&state, &cluster_id, now, &objectives, std::iter::once(key)).await?;
+    let objectives = Objectives::load(state, &cluster_id).await?;
+    let context = BudgetContext::load(state, &cluster_id, now, &objectives, std::iter::once(key)).await?;
     let summary = context.view(
         entry_from_counters(key, counters, range_ms as f64 / 1000.0, now),
         &objectives,
@@ -438,7 +449,7 @@ async fn detail(
         .await?;
     let step = step_ms(range_ms);
     let points = series(&raw, from, now, step, summary.objective.availability);
-    Ok(Json(Detail {
+    Ok(Detail {
         range: range_text,
         from: from.to_string(),
         to: now.to_string(),
@@ -446,7 +457,7 @@ async fn detail(
         summary,
         points,
         latency_buckets: distribution(counters),
-    }))
+    })
 }
 
 /// Merges stored points into chart steps of `step` ms over `[from, to)`, every step present.
@@ -582,20 +593,31 @@ async fn put_target(
     Path(cluster_id): Path<String>,
     Json(req): Json<PutTarget>,
 ) -> ApiResult<Json<TargetView>> {
+    Ok(Json(put_target_as(&state, &user, &cluster_id, req).await?))
+}
+
+/// What `PUT …/slo/targets` does, audited (the web dashboard's settings form calls it too).
+pub async fn put_target_as(
+    state: &SharedState,
+    user: &CurrentUser,
+    cluster_id: &str,
+    req: PutTarget,
+) -> ApiResult<TargetView> {
+    let cluster_id = cluster_id.to_owned();
     let target = format!(
         "cluster/{cluster_id}/slo/{}/{}->{}",
         req.kind,
         req.source.as_deref().unwrap_or("*"),
         req.target.as_deref().unwrap_or("*")
     );
-    user.require(&state, Role::Operator, "slo.target.update", &target)
+    user.require(state, Role::Operator, "slo.target.update", &target)
         .await?;
     let detail = format!(
         "availability={} latency_p95_ms={:?} period_days={:?}",
         req.availability, req.latency_p95_ms, req.period_days
     );
     let outcome = async {
-        find(&state, &cluster_id).await?;
+        find(state, &cluster_id).await?;
         let kind = match req.kind.as_str() {
             "ingress" => SloType::Ingress,
             "service" => SloType::Service,
@@ -636,10 +658,10 @@ async fn put_target(
             updated_at: state.now(),
         };
         state.store.put_slo_target(&record).await?;
-        Ok(Json(target_view(&record)))
+        Ok(target_view(&record))
     }
     .await;
-    audited(&state, &user, "slo.target.update", &target, &detail, outcome).await
+    audited(state, user, "slo.target.update", &target, &detail, outcome).await
 }
 
 #[cfg(test)]

@@ -1,0 +1,625 @@
+//! AIOps pages: the risk ranking of a cluster with incident statistics, incidents with their
+//! timeline, and the score explanation of one entity. They read the engine the master runs
+//! (`state.aiops`), as the `/api/v2/aiops/*` handlers do.
+
+use askama::Template;
+use atlhyper_aiops::{Event, Incident};
+use axum::extract::{Path, Query, State};
+use axum::http::Uri;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+
+use super::i18n::Tr;
+use super::pages::{Page, Scripts, render};
+use super::session::WebUser;
+use super::{WebError, fmt};
+use crate::state::SharedState;
+
+/// A serde enum's word (`root_cause`, `critical`).
+pub fn word<T: Serialize>(value: &T) -> String {
+    serde_json::to_value(value)
+        .ok()
+        .and_then(|v| v.as_str().map(str::to_owned))
+        .unwrap_or_default()
+}
+
+/// A serde enum's word, translated from section `aiops_<section>`.
+pub fn word_t<T: Serialize>(t: Tr, section: &str, value: &T) -> String {
+    let w = word(value);
+    match (section, w.as_str()) {
+        ("level", "healthy") => t.get("aiops_level.healthy"),
+        ("level", "low") => t.get("aiops_level.low"),
+        ("level", "medium") => t.get("aiops_level.medium"),
+        ("level", "high") => t.get("aiops_level.high"),
+        ("level", "warning") => t.get("aiops_level.warning"),
+        ("level", "critical") => t.get("aiops_level.critical"),
+        ("state", "healthy") => t.get("aiops_state.healthy"),
+        ("state", "warning") => t.get("aiops_state.warning"),
+        ("state", "incident") => t.get("aiops_state.incident"),
+        ("state", "recovery") => t.get("aiops_state.recovery"),
+        ("state", "stable") => t.get("aiops_state.stable"),
+        ("role", "root_cause") => t.get("aiops_role.root_cause"),
+        ("role", "affected") => t.get("aiops_role.affected"),
+        ("role", "symptom") => t.get("aiops_role.symptom"),
+        _ => return w,
+    }
+    .to_owned()
+}
+
+/// Badge class of a level, severity or state word.
+pub fn level_class(word: &str) -> &'static str {
+    match word {
+        "critical" | "incident" => "critical",
+        "high" | "warning" => "warning",
+        "medium" | "low" | "recovery" => "info",
+        "healthy" | "stable" => "healthy",
+        _ => "neutral",
+    }
+}
+
+pub struct RiskRow {
+    pub cluster: String,
+    pub key: String,
+    pub kind: String,
+    pub r_local: String,
+    pub r_final: String,
+    pub r_final_value: f64,
+    pub level: String,
+    pub level_class: &'static str,
+    pub since: String,
+    pub href: String,
+}
+
+pub fn risk_rows(state: &SharedState, t: Tr, cluster: &str, limit: usize) -> Vec<RiskRow> {
+    state
+        .aiops
+        .ranking(cluster, limit)
+        .into_iter()
+        .map(|r| RiskRow {
+            cluster: cluster.to_owned(),
+            href: format!(
+                "/aiops/explain?{}",
+                fmt::query(&[("cluster", cluster), ("entity", &r.key)])
+            ),
+            kind: word(&r.kind),
+            r_local: format!("{:.2}", r.r_local),
+            r_final: format!("{:.2}", r.r_final),
+            r_final_value: r.r_final,
+            level: word_t(t, "level", &r.level),
+            level_class: level_class(&word(&r.level)),
+            since: r.first_anomaly_ms.map_or_else(
+                || fmt::NONE.to_owned(),
+                |ms| fmt::time(atlhyper_model::Timestamp(ms)),
+            ),
+            key: r.key,
+        })
+        .collect()
+}
+
+pub struct IncidentRow {
+    pub id: String,
+    pub cluster: String,
+    pub state: String,
+    pub state_class: &'static str,
+    pub severity: String,
+    pub severity_class: &'static str,
+    pub root_cause: String,
+    pub peak_risk: String,
+    pub started: String,
+    pub duration: String,
+    pub recurrence: u32,
+    pub entities: usize,
+}
+
+fn severity_t(t: Tr, word: &str) -> String {
+    match word {
+        "low" => t.get("aiops_severity.low"),
+        "medium" => t.get("aiops_severity.medium"),
+        "high" => t.get("aiops_severity.high"),
+        "critical" => t.get("aiops_severity.critical"),
+        other => return other.to_owned(),
+    }
+    .to_owned()
+}
+
+pub fn incident_row(t: Tr, i: &Incident, now_ms: i64) -> IncidentRow {
+    let severity = word(&i.severity);
+    IncidentRow {
+        id: i.id.clone(),
+        cluster: i.cluster.clone(),
+        state: word_t(t, "state", &i.state),
+        state_class: level_class(&word(&i.state)),
+        severity_class: level_class(&severity),
+        severity: severity_t(t, &severity),
+        root_cause: i.root_cause.clone(),
+        peak_risk: format!("{:.2}", i.peak_risk),
+        started: fmt::time(atlhyper_model::Timestamp(i.started_at_ms)),
+        duration: fmt::duration_s(i.duration_ms(now_ms) as f64 / 1000.0),
+        recurrence: i.recurrence,
+        entities: i.entities.len(),
+    }
+}
+
+pub struct StatCard {
+    pub label: &'static str,
+    pub value: String,
+}
+
+fn statistics_cards(state: &SharedState, t: Tr) -> (Vec<StatCard>, Vec<StatCard>) {
+    let now = state.now().0;
+    let stats = state.aiops.statistics(now - 7 * 86_400_000, now);
+    let cards = vec![
+        StatCard {
+            label: t.get("aiops.total"),
+            value: stats.total.to_string(),
+        },
+        StatCard {
+            label: t.get("aiops.active"),
+            value: stats.active.to_string(),
+        },
+        StatCard {
+            label: t.get("aiops.resolved"),
+            value: stats.resolved.to_string(),
+        },
+        StatCard {
+            label: t.get("aiops.mttr"),
+            value: stats
+                .mttr_ms
+                .map_or_else(|| fmt::NONE.to_owned(), |ms| fmt::duration_s(ms / 1000.0)),
+        },
+        StatCard {
+            label: t.get("aiops.recurrence_rate"),
+            value: fmt::pct(stats.recurrence_rate.map(|r| r * 100.0)),
+        },
+    ];
+    let severities = stats
+        .by_severity
+        .iter()
+        .map(|(s, n)| StatCard {
+            label: match word(s).as_str() {
+                "low" => t.get("aiops_severity.low"),
+                "medium" => t.get("aiops_severity.medium"),
+                "high" => t.get("aiops_severity.high"),
+                _ => t.get("aiops_severity.critical"),
+            },
+            value: n.to_string(),
+        })
+        .collect();
+    (cards, severities)
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ClusterParam {
+    cluster: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "aiops_risk.html")]
+pub struct RiskPage {
+    pub page: Page,
+    pub clusters: Vec<(String, String, bool)>,
+    pub risk: String,
+    pub level: String,
+    pub level_class: &'static str,
+    pub terms: Vec<StatCard>,
+    pub rows: Vec<RiskRow>,
+    pub stats: Vec<StatCard>,
+    pub severities: Vec<StatCard>,
+    pub roots: Vec<(String, String, usize)>,
+}
+
+pub async fn risk(
+    State(state): State<SharedState>,
+    user: WebUser,
+    uri: Uri,
+    Query(q): Query<ClusterParam>,
+) -> Result<Response, WebError> {
+    let t = Tr::new(user.lang);
+    let mut page = Page::new(
+        &state,
+        &user,
+        &uri,
+        "risk",
+        t.get("aiops.risk_title").to_owned(),
+        None,
+        Scripts::Plain,
+    )
+    .await?;
+    let cluster = match q.cluster.filter(|c| !c.is_empty()) {
+        Some(c) if page.clusters.iter().any(|n| n.id == c) => c,
+        Some(c) => {
+            return Err(WebError::not_found(
+                user.lang,
+                t.fill("error.unknown_cluster", &[("cluster", &c)]),
+            ));
+        }
+        None => page.clusters.first().map(|c| c.id.clone()).unwrap_or_default(),
+    };
+    page.cluster.clone_from(&cluster);
+    let risk = state.aiops.cluster_risk(&cluster);
+    let terms = risk.as_ref().map_or_else(Vec::new, |r| {
+        vec![
+            StatCard {
+                label: t.get("aiops.max_r_final"),
+                value: format!("{:.2}", r.max_r_final),
+            },
+            StatCard {
+                label: t.get("aiops.max_burn"),
+                value: format!("{:.2}", r.max_burn_rate),
+            },
+            StatCard {
+                label: t.get("aiops.f_slo"),
+                value: format!("{:.2}", r.f_slo),
+            },
+            StatCard {
+                label: t.get("aiops.growth"),
+                value: format!("{:.2} (×{:.2})", r.growth, r.f_growth),
+            },
+            StatCard {
+                label: t.get("aiops.anomalous"),
+                value: format!("{} / {}", r.anomalous_entities, r.total_entities),
+            },
+        ]
+    });
+    let (stats, severities) = statistics_cards(&state, t);
+    let now = state.now().0;
+    let roots = state
+        .aiops
+        .statistics(now - 7 * 86_400_000, now)
+        .top_root_causes
+        .into_iter()
+        .map(|r| (r.cluster, r.entity, r.count))
+        .collect();
+    Ok(render(&RiskPage {
+        clusters: page
+            .clusters
+            .iter()
+            .map(|c| (c.id.clone(), c.name.clone(), c.id == cluster))
+            .collect(),
+        risk: risk
+            .as_ref()
+            .map_or_else(|| fmt::NONE.to_owned(), |r| format!("{:.0}", r.risk)),
+        level: risk.as_ref().map_or_else(
+            || t.get("common.unknown").to_owned(),
+            |r| word_t(t, "level", &r.level),
+        ),
+        level_class: risk.as_ref().map_or("neutral", |r| level_class(&word(&r.level))),
+        terms,
+        rows: risk_rows(&state, t, &cluster, 50),
+        stats,
+        severities,
+        roots,
+        page,
+    })?
+    .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct IncidentFilter {
+    cluster: Option<String>,
+    state: Option<String>,
+}
+
+#[derive(Template)]
+#[template(path = "aiops_incidents.html")]
+pub struct IncidentsPage {
+    pub page: Page,
+    pub filter_cluster: String,
+    pub filter_state: String,
+    pub states: Vec<(&'static str, &'static str)>,
+    pub rows: Vec<IncidentRow>,
+    pub stats: Vec<StatCard>,
+    pub severities: Vec<StatCard>,
+}
+
+pub async fn incidents(
+    State(state): State<SharedState>,
+    user: WebUser,
+    uri: Uri,
+    Query(q): Query<IncidentFilter>,
+) -> Result<Response, WebError> {
+    let t = Tr::new(user.lang);
+    let page = Page::new(
+        &state,
+        &user,
+        &uri,
+        "incidents",
+        t.get("aiops.incidents_title").to_owned(),
+        None,
+        Scripts::Plain,
+    )
+    .await?;
+    let cluster = q.cluster.unwrap_or_default();
+    let wanted = q.state.unwrap_or_default();
+    let now = state.now().0;
+    let rows = state
+        .aiops
+        .incidents()
+        .iter()
+        .filter(|i| cluster.is_empty() || i.cluster == cluster)
+        .filter(|i| match wanted.as_str() {
+            "open" => i.is_open(),
+            "resolved" => !i.is_open(),
+            _ => true,
+        })
+        .take(200)
+        .map(|i| incident_row(t, i, now))
+        .collect();
+    let (stats, severities) = statistics_cards(&state, t);
+    Ok(render(&IncidentsPage {
+        filter_cluster: cluster,
+        filter_state: wanted,
+        states: vec![
+            ("", t.get("aiops.all")),
+            ("open", t.get("aiops.open")),
+            ("resolved", t.get("aiops.resolved")),
+        ],
+        rows,
+        stats,
+        severities,
+        page,
+    })?
+    .into_response())
+}
+
+pub struct MemberRow {
+    pub key: String,
+    pub role: String,
+    pub r_local: String,
+    pub r_final: String,
+    pub peak: String,
+    pub state: String,
+    pub state_class: &'static str,
+    pub active: bool,
+    pub href: String,
+}
+
+pub struct TimelineRow {
+    pub at: String,
+    pub entity: String,
+    pub event: String,
+    pub detail: String,
+    pub class: &'static str,
+}
+
+#[derive(Template)]
+#[template(path = "aiops_incident.html")]
+pub struct IncidentPage {
+    pub page: Page,
+    pub row: IncidentRow,
+    pub members: Vec<MemberRow>,
+    pub timeline: Vec<TimelineRow>,
+    pub root_href: String,
+}
+
+fn timeline_row(t: Tr, entry: &atlhyper_aiops::TimelineEntry) -> TimelineRow {
+    let (event, detail, class) = match &entry.event {
+        Event::AnomalyDetected { role, metrics } => (
+            t.get("aiops_event.anomaly_detected"),
+            format!(
+                "{} · {}",
+                word_t(t, "role", role),
+                metrics.iter().map(word).collect::<Vec<_>>().join(", ")
+            ),
+            "warning",
+        ),
+        Event::RootCauseIdentified { previous } => (
+            t.get("aiops_event.root_cause_identified"),
+            previous.as_ref().map_or_else(String::new, |p| format!("← {p}")),
+            "critical",
+        ),
+        Event::EntityStateChange { from, to, reason } => (
+            t.get("aiops_event.entity_state_change"),
+            format!(
+                "{} → {} ({})",
+                word_t(t, "state", from),
+                word_t(t, "state", to),
+                word(reason)
+            ),
+            "info",
+        ),
+        Event::StateChange { from, to } => (
+            t.get("aiops_event.state_change"),
+            format!("{} → {}", word_t(t, "state", from), word_t(t, "state", to)),
+            level_class(&word(to)),
+        ),
+        Event::SeverityRaised { from, to } => (
+            t.get("aiops_event.severity_raised"),
+            format!("{} → {}", severity_t(t, &word(from)), severity_t(t, &word(to))),
+            "critical",
+        ),
+        Event::Recurrence { count } => (t.get("aiops_event.recurrence"), format!("#{count}"), "warning"),
+        Event::Merged { incident } => (t.get("aiops_event.merged"), incident.clone(), "info"),
+        Event::Resolved => (t.get("aiops_event.resolved"), String::new(), "healthy"),
+    };
+    TimelineRow {
+        at: fmt::time(atlhyper_model::Timestamp(entry.at_ms)),
+        entity: entry.entity.clone(),
+        event: event.to_owned(),
+        detail,
+        class,
+    }
+}
+
+pub async fn incident(
+    State(state): State<SharedState>,
+    user: WebUser,
+    uri: Uri,
+    Path(id): Path<String>,
+) -> Result<Response, WebError> {
+    let t = Tr::new(user.lang);
+    let Some(found) = state.aiops.incident(&id) else {
+        return Err(WebError::not_found(
+            user.lang,
+            t.fill("aiops.unknown_incident", &[("id", &id)]),
+        ));
+    };
+    let mut page = Page::new(
+        &state,
+        &user,
+        &uri,
+        "incidents",
+        t.fill("aiops.incident_title", &[("id", &id)]),
+        None,
+        Scripts::Plain,
+    )
+    .await?;
+    page.cluster.clone_from(&found.cluster);
+    let explain = |key: &str| {
+        format!(
+            "/aiops/explain?{}",
+            fmt::query(&[("cluster", &found.cluster), ("entity", key)])
+        )
+    };
+    Ok(render(&IncidentPage {
+        members: found
+            .entities
+            .iter()
+            .map(|m| MemberRow {
+                href: explain(&m.key),
+                key: m.key.clone(),
+                role: word_t(t, "role", &m.role),
+                r_local: format!("{:.2}", m.r_local),
+                r_final: format!("{:.2}", m.r_final),
+                peak: format!("{:.2}", m.peak_r_final),
+                state: word_t(t, "state", &m.state),
+                state_class: level_class(&word(&m.state)),
+                active: m.active,
+            })
+            .collect(),
+        timeline: found.timeline.iter().map(|e| timeline_row(t, e)).collect(),
+        root_href: explain(&found.root_cause),
+        row: incident_row(t, &found, state.now().0),
+        page,
+    })?
+    .into_response())
+}
+
+#[derive(Debug, Deserialize)]
+pub struct ExplainParams {
+    cluster: String,
+    entity: String,
+}
+
+pub struct MetricRow {
+    pub metric: String,
+    pub channel: String,
+    pub value: String,
+    pub baseline: String,
+    pub deviation: String,
+    pub score: String,
+    pub contribution: String,
+    pub anomalous: bool,
+    pub reason: String,
+}
+
+#[derive(Template)]
+#[template(path = "aiops_explain.html")]
+pub struct ExplainPage {
+    pub page: Page,
+    pub key: String,
+    pub kind: String,
+    pub state: String,
+    pub state_class: &'static str,
+    pub level: String,
+    pub level_class: &'static str,
+    pub r_final: String,
+    pub r_weighted: String,
+    pub w_time: String,
+    pub propagated: String,
+    pub metrics: Vec<MetricRow>,
+    pub formula: Vec<String>,
+    pub dependencies: Vec<(String, String, String, String, String)>,
+    pub path: Vec<(String, String)>,
+    pub root_cause: String,
+}
+
+pub async fn explain(
+    State(state): State<SharedState>,
+    user: WebUser,
+    uri: Uri,
+    Query(q): Query<ExplainParams>,
+) -> Result<Response, WebError> {
+    let t = Tr::new(user.lang);
+    let why = state.aiops.explain(&q.cluster, &q.entity).map_err(|_| {
+        WebError::not_found(
+            user.lang,
+            t.fill(
+                "aiops.unknown_entity",
+                &[("entity", &q.entity), ("cluster", &q.cluster)],
+            ),
+        )
+    })?;
+    let mut page = Page::new(
+        &state,
+        &user,
+        &uri,
+        "risk",
+        t.get("aiops.explain_title").to_owned(),
+        None,
+        Scripts::Plain,
+    )
+    .await?;
+    page.cluster.clone_from(&q.cluster);
+    let link = |key: &str| {
+        format!(
+            "/aiops/explain?{}",
+            fmt::query(&[("cluster", &q.cluster), ("entity", key)])
+        )
+    };
+    Ok(render(&ExplainPage {
+        kind: word(&why.kind),
+        state: word_t(t, "state", &why.state),
+        state_class: level_class(&word(&why.state)),
+        level: word_t(t, "level", &why.level),
+        level_class: level_class(&word(&why.level)),
+        r_final: format!("{:.3}", why.r_final),
+        r_weighted: format!("{:.3}", why.r_weighted),
+        w_time: format!("{:.3}", why.w_time),
+        propagated: fmt::num(why.propagated, 3),
+        metrics: why
+            .metrics
+            .iter()
+            .map(|m| MetricRow {
+                metric: word(&m.metric),
+                channel: word(&m.channel),
+                value: fmt::num(m.value, 4),
+                baseline: m.baseline.map_or_else(
+                    || fmt::NONE.to_owned(),
+                    |b| {
+                        let warm = if b.warm { "" } else { " *" };
+                        format!("{:.4} ± {:.4} (n={}){warm}", b.mean, b.sigma, b.samples)
+                    },
+                ),
+                deviation: fmt::num(m.deviation, 2),
+                score: format!("{:.3}", m.score),
+                contribution: format!("{:.3}", m.contribution),
+                anomalous: m.anomalous,
+                reason: m.reason.clone().unwrap_or_default(),
+            })
+            .collect(),
+        formula: why.formula.clone(),
+        dependencies: why
+            .dependencies
+            .iter()
+            .map(|d| {
+                (
+                    link(&d.key),
+                    d.key.clone(),
+                    word(&d.edge),
+                    format!("{:.3}", d.r_final),
+                    format!("{:.3}", d.contribution),
+                )
+            })
+            .collect(),
+        path: why
+            .path_to_root_cause
+            .iter()
+            .map(|k| (link(k), k.clone()))
+            .collect(),
+        root_cause: why.root_cause.clone(),
+        key: why.key.clone(),
+        page,
+    })?
+    .into_response())
+}
