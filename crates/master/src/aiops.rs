@@ -479,6 +479,10 @@ const CRITICAL_EVENTS: [&str; 8] = [
     "FailedCreatePodSandBox",
 ];
 
+/// (kind, namespace, name) of a workload; its value in `add_resources` is (selector words,
+/// unavailable ratio).
+type WorkloadKey<'a> = (&'a str, &'a str, &'a str);
+
 /// The Kubernetes side of the input, from the snapshot's resources:
 ///
 /// - **pods** (`namespace/pod/name`): `restarts` = containers that terminated within the
@@ -511,8 +515,7 @@ fn add_resources(
             ))
         })
         .collect();
-    // (kind, namespace, name) → (selector words, unavailable ratio)
-    let mut workloads: BTreeMap<(&str, &str, &str), (Vec<&str>, Option<f64>)> = BTreeMap::new();
+    let mut workloads: BTreeMap<WorkloadKey<'_>, (Vec<&str>, Option<f64>)> = BTreeMap::new();
     for (kind, list) in [
         ("Deployment", &resources.deployments),
         ("StatefulSet", &resources.stateful_sets),
