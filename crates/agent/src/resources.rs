@@ -1091,7 +1091,7 @@ impl ResourceState {
     pub fn snapshot(&self, now_ms: i64, settings: &WatchSettings) -> ResourceSnapshot {
         let mut events = self.events.values();
         if events.len() > settings.max_events {
-            events.sort_by(|a, b| b.last_seen.cmp(&a.last_seen));
+            events.sort_by_key(|e| std::cmp::Reverse(e.last_seen));
             events.truncate(settings.max_events);
             events.sort_by(|a, b| (&a.meta.namespace, &a.meta.name).cmp(&(&b.meta.namespace, &b.meta.name)));
         }

@@ -197,6 +197,7 @@ async fn commands(
     let deadline = tokio::time::Instant::now() + wait;
     let waiter = state.command_waiter(&agent.cluster_id);
     loop {
+        crate::gateway::expire_overdue_commands(&state).await?;
         let notified = waiter.notified();
         tokio::pin!(notified);
         notified.as_mut().enable();
@@ -246,6 +247,13 @@ async fn result(State(state): State<SharedState>, agent: Agent, body: Bytes) -> 
                 report.id, agent.cluster_id
             ))
         })?;
+    if !matches!(command.status.as_str(), "pending" | "running") {
+        // Timed out by the master already (or reported twice): the first outcome stands.
+        return Err(ApiError::new(
+            StatusCode::CONFLICT,
+            format!("command {:?} is already {}", command.id, command.status),
+        ));
+    }
     let now = state.now();
     state
         .store

@@ -5,3 +5,4 @@ mod support;
 
 mod collect;
 mod delivery;
+mod resources;

@@ -9,6 +9,7 @@ mod aiops;
 mod audit_log;
 pub(crate) mod clusters;
 mod commands;
+mod resources;
 pub(crate) mod slo;
 
 use std::net::SocketAddr;
@@ -29,6 +30,8 @@ use crate::auth::Role;
 use crate::error::{ApiError, ApiResult};
 use crate::state::SharedState;
 use crate::store::AuditRecord;
+
+pub use commands::expire_overdue as expire_overdue_commands;
 
 #[derive(OpenApi)]
 #[openapi(
@@ -63,6 +66,7 @@ pub fn router(state: SharedState) -> Router {
         .merge(slo::routes())
         .merge(audit_log::routes())
         .merge(commands::routes())
+        .merge(resources::routes())
         .merge(aiops::routes())
         .split_for_parts();
     let openapi_json = openapi.to_pretty_json().unwrap_or_else(|_| "{}".to_owned());

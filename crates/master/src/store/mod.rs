@@ -249,6 +249,24 @@ pub trait Store: Send + Sync + 'static {
         now: Timestamp,
     ) -> StoreResult<()>;
     async fn command(&self, id: &str) -> StoreResult<Option<CommandRecord>>;
+    /// The cluster's commands, newest first (by `created_at`, then id), optionally of one
+    /// status; with the total matching before `limit`/`offset`.
+    async fn commands(
+        &self,
+        cluster_id: &str,
+        status: Option<&str>,
+        limit: u32,
+        offset: u32,
+    ) -> StoreResult<(Vec<CommandRecord>, u64)>;
+    /// Marks `timed_out` every pending or running command whose deadline (`created_at` +
+    /// the payload's `timeout_s`, else `default_timeout_s`) is at or before `now`, with
+    /// `result`; returns them.
+    async fn expire_commands(
+        &self,
+        now: Timestamp,
+        default_timeout_s: u64,
+        result: &serde_json::Value,
+    ) -> StoreResult<Vec<CommandRecord>>;
 
     // AIOps: the engine's state as one JSON document (see `crate::aiops`).
     async fn save_aiops_state(&self, json: &str, at: Timestamp) -> StoreResult<()>;

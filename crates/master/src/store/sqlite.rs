@@ -710,6 +710,60 @@ impl Store for SqliteStore {
         row.map(command_record).transpose()
     }
 
+    async fn commands(
+        &self,
+        cluster_id: &str,
+        status: Option<&str>,
+        limit: u32,
+        offset: u32,
+    ) -> StoreResult<(Vec<CommandRecord>, u64)> {
+        let total: i64 = sqlx::query_scalar(
+            "SELECT COUNT(*) FROM commands WHERE cluster_id = $1 AND ($2 IS NULL OR status = $2)",
+        )
+        .bind(cluster_id)
+        .bind(status)
+        .fetch_one(&self.pool)
+        .await?;
+        let rows: Vec<CommandRow> = sqlx::query_as(
+            "SELECT id, cluster_id, payload, status, created_by, created_at, updated_at, result \
+             FROM commands WHERE cluster_id = $1 AND ($2 IS NULL OR status = $2) \
+             ORDER BY created_at DESC, id DESC LIMIT $3 OFFSET $4",
+        )
+        .bind(cluster_id)
+        .bind(status)
+        .bind(i64::from(limit))
+        .bind(i64::from(offset))
+        .fetch_all(&self.pool)
+        .await?;
+        let commands = rows
+            .into_iter()
+            .map(command_record)
+            .collect::<StoreResult<Vec<_>>>()?;
+        Ok((commands, to_u64(total, "commands count")?))
+    }
+
+    async fn expire_commands(
+        &self,
+        now: Timestamp,
+        default_timeout_s: u64,
+        result: &serde_json::Value,
+    ) -> StoreResult<Vec<CommandRecord>> {
+        let default_ms = i64::try_from(default_timeout_s.saturating_mul(1000)).unwrap_or(i64::MAX);
+        // One statement, so a command times out once, and never after its result arrived.
+        let rows: Vec<CommandRow> = sqlx::query_as(
+            "UPDATE commands SET status = 'timed_out', result = $3, updated_at = $1 \
+             WHERE status IN ('pending', 'running') \
+               AND created_at + COALESCE(CAST(json_extract(payload, '$.timeout_s') AS INTEGER) * 1000, $2) <= $1 \
+             RETURNING id, cluster_id, payload, status, created_by, created_at, updated_at, result",
+        )
+        .bind(now.0)
+        .bind(default_ms)
+        .bind(result.to_string())
+        .fetch_all(&self.pool)
+        .await?;
+        rows.into_iter().map(command_record).collect()
+    }
+
     async fn save_aiops_state(&self, json: &str, at: Timestamp) -> StoreResult<()> {
         sqlx::query(
             "INSERT INTO aiops_state (id, json, updated_at) VALUES (1, $1, $2) \
