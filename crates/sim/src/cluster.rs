@@ -400,6 +400,43 @@ impl SimCluster {
         &self.store
     }
 
+    /// Adds an object the model does not render (a Secret with data, a Job, a PV, extra pods
+    /// for a measurement) to the API as it is given, with a new resourceVersion and a watch
+    /// event; it stays until replaced. The JSON needs `metadata.name` (and
+    /// `metadata.namespace` for namespaced kinds).
+    pub fn put_object(
+        &mut self,
+        kind: crate::kube::kinds::Kind,
+        object: serde_json::Value,
+    ) -> Result<(), SimError> {
+        let meta = object.get("metadata");
+        let text = |key: &str| {
+            meta.and_then(|m| m.get(key))
+                .and_then(serde_json::Value::as_str)
+                .unwrap_or("")
+                .to_owned()
+        };
+        let (name, namespace) = (text("name"), text("namespace"));
+        if name.is_empty() {
+            return Err(SimError::Invalid("metadata.name is required".into()));
+        }
+        let info = kind.info();
+        if info.namespaced == namespace.is_empty() {
+            return Err(SimError::Invalid(format!(
+                "{} {}: metadata.namespace {}",
+                info.plural,
+                name,
+                if info.namespaced {
+                    "is required"
+                } else {
+                    "must be empty"
+                }
+            )));
+        }
+        self.store.pin(kind, &namespace, &name, object);
+        Ok(())
+    }
+
     /// `(namespace, pod, endpoint kind, port)` of every metrics listener.
     pub fn metrics_endpoints(&self) -> Vec<(String, String, EndpointKind, u16)> {
         self.pods

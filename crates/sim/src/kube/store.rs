@@ -43,6 +43,8 @@ pub struct Store {
     /// The highest resourceVersion dropped from the log: a watch from before it is 410 Gone.
     compacted: u64,
     notify: watch::Sender<u64>,
+    /// Objects put from outside the model ([`Store::pin`]): kept across syncs.
+    pinned: BTreeSet<ObjectKey>,
 }
 
 impl Store {
@@ -55,6 +57,7 @@ impl Store {
             log_limit: log_limit.max(1),
             compacted: 0,
             notify,
+            pinned: BTreeSet::new(),
         }
     }
 
@@ -88,6 +91,14 @@ impl Store {
         true
     }
 
+    /// Inserts or replaces an object that the model does not render (a Secret with data, a
+    /// Job, 5,000 extra pods for a measurement); [`Store::sync_kind`] keeps it. Returns
+    /// whether it changed.
+    pub fn pin(&mut self, kind: Kind, namespace: &str, name: &str, base: Value) -> bool {
+        self.pinned.insert((kind, namespace.to_owned(), name.to_owned()));
+        self.put(kind, namespace, name, base)
+    }
+
     /// Removes an object; returns whether it existed.
     pub fn remove(&mut self, kind: Kind, namespace: &str, name: &str) -> bool {
         let key = (kind, namespace.to_owned(), name.to_owned());
@@ -111,6 +122,7 @@ impl Store {
         let gone: Vec<_> = self
             .objects
             .keys()
+            .filter(|key| !self.pinned.contains(*key))
             .filter(|(k, ns, name)| *k == kind && !seen.contains(&(ns.clone(), name.clone())))
             .cloned()
             .collect();
@@ -173,6 +185,16 @@ fn with_rv(base: &Value, rv: u64) -> Value {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn pinned_objects_survive_syncs() {
+        let mut store = Store::new(100);
+        assert!(store.pin(Kind::Secrets, "a", "s", json!({"metadata": {"name": "s"}})));
+        store.sync_kind(Kind::Secrets, Vec::new());
+        assert_eq!(store.list(Kind::Secrets, None).len(), 1);
+        store.sync_kind(Kind::Pods, Vec::new());
+        assert!(store.get(Kind::Secrets, "a", "s").is_some());
+    }
 
     #[test]
     fn unchanged_objects_keep_their_version_and_compaction_is_tracked() {
