@@ -9,3 +9,4 @@ mod demo_smoke;
 mod oracle;
 mod replay_cli;
 mod sim_truth;
+mod web_e2e;

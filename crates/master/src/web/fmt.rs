@@ -8,7 +8,10 @@ pub const NONE: &str = "—";
 pub fn pct(value: Option<f64>) -> String {
     match value {
         Some(v) if v.is_finite() => {
-            if v >= 99.0 && v < 100.0 {
+            if v.abs() >= 1000.0 {
+                let sign = if v < 0.0 { "-" } else { "" };
+                format!("{sign}{}%", count(v.abs().round() as u64))
+            } else if (99.0..100.0).contains(&v) {
                 format!("{v:.2}%")
             } else {
                 format!("{v:.1}%")
@@ -65,6 +68,9 @@ pub fn bytes(value: Option<f64>) -> String {
     let Some(mut v) = value.filter(|v| v.is_finite()) else {
         return NONE.to_owned();
     };
+    if v.abs() < 0.5 {
+        v = 0.0;
+    }
     for unit in ["B", "KiB", "MiB", "GiB", "TiB"] {
         if v.abs() < 1024.0 || unit == "TiB" {
             return if unit == "B" {
@@ -148,6 +154,8 @@ mod tests {
         assert_eq!(pct(Some(99.953)), "99.95%");
         assert_eq!(pct(Some(100.0)), "100.0%");
         assert_eq!(pct(None), NONE);
+        assert_eq!(pct(Some(-5321.7)), "-5,322%");
+        assert_eq!(bytes(Some(-0.0)), "0 B");
         assert_eq!(ms(Some(4.25)), "4.2 ms");
         assert_eq!(ms(Some(1250.0)), "1.25 s");
         assert_eq!(rps(1234.0), "1.2k");

@@ -142,6 +142,7 @@ async fn build_live(state: &SharedState, user: &WebUser) -> Result<OverviewLive,
     for c in &clusters {
         risky.extend(aiops::risk_rows(state, t, &c.id, 5));
     }
+    risky.retain(|r| r.level_class != "healthy");
     risky.sort_by(|a, b| b.r_final_value.total_cmp(&a.r_final_value));
     risky.truncate(8);
     let online = cards.iter().filter(|c| c.online).count();

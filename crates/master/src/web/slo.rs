@@ -88,6 +88,11 @@ fn burn_class(alert: &str) -> &'static str {
     }
 }
 
+/// No rule could be evaluated (too little data or history for every window pair).
+fn burn_unknown(e: &EntryView) -> bool {
+    e.burn_alert == "none" && !e.burn_rules.is_empty() && e.burn_rules.iter().all(|r| r.skipped.is_some())
+}
+
 pub fn detail_href(cluster: &str, e: &EntryView, range: &str) -> String {
     let kind = e.entry.kind.as_str();
     format!(
@@ -149,8 +154,16 @@ fn row(t: Tr, cluster: &str, range: &str, e: &EntryView) -> SloRow {
         budget_class: budget_class(e.error_budget_remaining),
         status: status_label(t, &e.status),
         status_class: status_class(&e.status),
-        burn: burn_label(t, &e.burn_alert),
-        burn_class: burn_class(&e.burn_alert),
+        burn: if burn_unknown(e) {
+            t.get("slo.burn_unknown")
+        } else {
+            burn_label(t, &e.burn_alert)
+        },
+        burn_class: if burn_unknown(e) {
+            "neutral"
+        } else {
+            burn_class(&e.burn_alert)
+        },
         href: detail_href(cluster, e, range),
     }
 }

@@ -6,3 +6,4 @@ mod support;
 mod aiops;
 mod api;
 mod store;
+mod web;
