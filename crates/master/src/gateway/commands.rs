@@ -171,12 +171,23 @@ async fn enqueue(
     Path(cluster_id): Path<String>,
     Json(req): Json<CommandRequest>,
 ) -> ApiResult<Response> {
+    Ok(created(enqueue_as(&state, &user, &cluster_id, req).await?))
+}
+
+/// What `POST …/commands` does, audited (the web dashboard's confirmation form calls it too).
+pub async fn enqueue_as(
+    state: &SharedState,
+    user: &CurrentUser,
+    cluster_id: &str,
+    req: CommandRequest,
+) -> ApiResult<CommandCreated> {
+    let cluster_id = cluster_id.to_owned();
     let target = format!("cluster/{cluster_id}/{}/{}/{}", req.kind, req.namespace, req.name);
     let action = format!("command.{}", req.action);
-    user.require(&state, Role::Operator, &action, &target).await?;
+    user.require(state, Role::Operator, &action, &target).await?;
     let detail = serde_json::to_string(&req).unwrap_or_default();
     let outcome = async {
-        find(&state, &cluster_id).await?;
+        find(state, &cluster_id).await?;
         let Some((_, mutating)) = ACTIONS.iter().find(|(a, _)| *a == req.action) else {
             let known: Vec<&str> = ACTIONS.iter().map(|(a, _)| *a).collect();
             return Err(ApiError::bad_request(format!(
@@ -215,10 +226,10 @@ async fn enqueue(
         state.store.enqueue_command(&record).await?;
         Metrics::inc(&state.metrics.commands_queued);
         state.command_waiter(&cluster_id).notify_waiters();
-        Ok(created(CommandCreated { id }))
+        Ok(CommandCreated { id })
     }
     .await;
-    audited(&state, &user, &action, &target, &detail, outcome).await
+    audited(state, user, &action, &target, &detail, outcome).await
 }
 
 fn new_command_id() -> ApiResult<String> {
@@ -285,8 +296,18 @@ async fn list_commands(
     Path(cluster_id): Path<String>,
     Query(q): Query<CommandListQuery>,
 ) -> ApiResult<Json<CommandList>> {
-    require_operator(&user)?;
-    find(&state, &cluster_id).await?;
+    Ok(Json(list_commands_of(&state, &user, &cluster_id, q).await?))
+}
+
+/// What `GET …/commands` answers (the web dashboard's command history calls it too).
+pub async fn list_commands_of(
+    state: &SharedState,
+    user: &CurrentUser,
+    cluster_id: &str,
+    q: CommandListQuery,
+) -> ApiResult<CommandList> {
+    require_operator(user)?;
+    find(state, cluster_id).await?;
     let limit = q.limit.unwrap_or(50);
     if !(1..=500).contains(&limit) {
         return Err(ApiError::bad_request("limit must be 1 to 500"));
@@ -299,10 +320,10 @@ async fn list_commands(
             "status must be pending, running, succeeded, failed or timed_out, not {s:?}"
         )));
     }
-    expire_overdue(&state).await?;
+    expire_overdue(state).await?;
     let (items, total) = state
         .store
-        .commands(&cluster_id, status, limit, q.offset.unwrap_or(0))
+        .commands(cluster_id, status, limit, q.offset.unwrap_or(0))
         .await?;
-    Ok(Json(CommandList { total, items }))
+    Ok(CommandList { total, items })
 }

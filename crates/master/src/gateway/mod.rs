@@ -8,8 +8,8 @@ pub(crate) mod account;
 mod aiops;
 mod audit_log;
 pub(crate) mod clusters;
-mod commands;
-mod resources;
+pub(crate) mod commands;
+pub(crate) mod resources;
 pub(crate) mod slo;
 
 use std::net::SocketAddr;

@@ -33,7 +33,7 @@ const MAX_LIMIT: usize = 1000;
 const DEFAULT_LIMIT: usize = 100;
 
 /// The latest snapshot, when it carries resources (in memory, else from the store).
-async fn latest(state: &SharedState, cluster_id: &str) -> ApiResult<Option<Arc<AgentSnapshot>>> {
+pub async fn latest(state: &SharedState, cluster_id: &str) -> ApiResult<Option<Arc<AgentSnapshot>>> {
     find(state, cluster_id).await?;
     let snapshot = match state.hub.get(cluster_id).latest {
         Some(s) => Some(s),
@@ -132,6 +132,15 @@ async fn list_resources(
     Path(cluster_id): Path<String>,
     Query(q): Query<ResourceQuery>,
 ) -> ApiResult<Json<ResourcePage>> {
+    Ok(Json(list_resources_of(&state, cluster_id, q).await?))
+}
+
+/// What `GET …/resources` answers (the web dashboard calls it too).
+pub async fn list_resources_of(
+    state: &SharedState,
+    cluster_id: String,
+    q: ResourceQuery,
+) -> ApiResult<ResourcePage> {
     let (limit, offset) = page(q.limit, q.offset)?;
     let kinds: Vec<ResourceKind> = match nonempty(&q.kind) {
         Some(k) => vec![parse_kind(k)?],
@@ -140,7 +149,7 @@ async fn list_resources(
             .filter(|k| *k != ResourceKind::Event)
             .collect(),
     };
-    let snapshot = latest(&state, &cluster_id).await?;
+    let snapshot = latest(state, &cluster_id).await?;
     let mut total = 0;
     let mut items = Vec::new();
     if let Some(snapshot) = &snapshot {
@@ -162,14 +171,14 @@ async fn list_resources(
             }
         }
     }
-    Ok(Json(ResourcePage {
+    Ok(ResourcePage {
         cluster_id,
         taken_at: snapshot.map(|s| s.taken_at),
         total,
         limit,
         offset,
         items,
-    }))
+    })
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -194,14 +203,27 @@ async fn resource_detail(
     _user: CurrentUser,
     Path((cluster_id, kind, namespace, name)): Path<(String, String, String, String)>,
 ) -> ApiResult<Json<ResourceDetail>> {
-    let kind = parse_kind(&kind)?;
+    Ok(Json(
+        resource_detail_of(&state, cluster_id, &kind, namespace, name).await?,
+    ))
+}
+
+/// What `GET …/resources/{kind}/{namespace}/{name}` answers (the web dashboard calls it too).
+pub async fn resource_detail_of(
+    state: &SharedState,
+    cluster_id: String,
+    kind: &str,
+    namespace: String,
+    name: String,
+) -> ApiResult<ResourceDetail> {
+    let kind = parse_kind(kind)?;
     let namespace = if namespace == "_" {
         String::new()
     } else {
         namespace
     };
     let not_found = || ApiError::not_found(format!("no {kind} {namespace}/{name} in cluster {cluster_id:?}"));
-    let snapshot = latest(&state, &cluster_id).await?.ok_or_else(not_found)?;
+    let snapshot = latest(state, &cluster_id).await?.ok_or_else(not_found)?;
     let res = resources(&snapshot);
     let found = res.find(kind, &namespace, &name).ok_or_else(not_found)?;
     let entity = entity_key(kind, &namespace, &name);
@@ -216,7 +238,7 @@ async fn resource_detail(
         .cloned()
         .collect();
     events.sort_by_key(|e| std::cmp::Reverse(e.last_seen));
-    Ok(Json(ResourceDetail {
+    Ok(ResourceDetail {
         item: item(kind, &found)?,
         events,
         anomalies: res
@@ -225,7 +247,7 @@ async fn resource_detail(
             .filter(|a| a.entity == entity)
             .cloned()
             .collect(),
-    }))
+    })
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -267,9 +289,14 @@ async fn list_events(
     Path(cluster_id): Path<String>,
     Query(q): Query<EventQuery>,
 ) -> ApiResult<Json<EventPage>> {
+    Ok(Json(list_events_of(&state, cluster_id, q).await?))
+}
+
+/// What `GET …/events` answers (the web dashboard calls it too).
+pub async fn list_events_of(state: &SharedState, cluster_id: String, q: EventQuery) -> ApiResult<EventPage> {
     let (limit, offset) = page(q.limit, q.offset)?;
     let kind = nonempty(&q.kind).map(parse_kind).transpose()?;
-    let snapshot = latest(&state, &cluster_id).await?;
+    let snapshot = latest(state, &cluster_id).await?;
     let needle = nonempty(&q.q).map(str::to_ascii_lowercase);
     let mut matching: Vec<&EventSummary> = snapshot
         .as_deref()
@@ -290,14 +317,14 @@ async fn list_events(
         })
         .collect();
     matching.sort_by_key(|e| std::cmp::Reverse(e.last_seen));
-    Ok(Json(EventPage {
+    Ok(EventPage {
         cluster_id,
         taken_at: snapshot.as_ref().map(|s| s.taken_at),
         total: matching.len(),
         limit,
         offset,
         items: matching.into_iter().skip(offset).take(limit).cloned().collect(),
-    }))
+    })
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -335,6 +362,15 @@ async fn list_anomalies(
     Path(cluster_id): Path<String>,
     Query(q): Query<AnomalyQuery>,
 ) -> ApiResult<Json<AnomalyPage>> {
+    Ok(Json(list_anomalies_of(&state, cluster_id, q).await?))
+}
+
+/// What `GET …/anomalies` answers (the web dashboard calls it too).
+pub async fn list_anomalies_of(
+    state: &SharedState,
+    cluster_id: String,
+    q: AnomalyQuery,
+) -> ApiResult<AnomalyPage> {
     let (limit, offset) = page(q.limit, q.offset)?;
     let kind = nonempty(&q.kind).map(parse_kind).transpose()?;
     let min = match nonempty(&q.severity) {
@@ -347,7 +383,7 @@ async fn list_anomalies(
             )));
         }
     };
-    let snapshot = latest(&state, &cluster_id).await?;
+    let snapshot = latest(state, &cluster_id).await?;
     let needle = nonempty(&q.q).map(str::to_ascii_lowercase);
     let matching: Vec<&Anomaly> = snapshot
         .as_deref()
@@ -366,14 +402,14 @@ async fn list_anomalies(
                 })
         })
         .collect();
-    Ok(Json(AnomalyPage {
+    Ok(AnomalyPage {
         cluster_id,
         taken_at: snapshot.as_ref().map(|s| s.taken_at),
         total: matching.len(),
         limit,
         offset,
         items: matching.into_iter().skip(offset).take(limit).cloned().collect(),
-    }))
+    })
 }
 
 #[derive(Debug, Serialize, ToSchema)]
@@ -397,13 +433,18 @@ async fn cluster_summary(
     _user: CurrentUser,
     Path(cluster_id): Path<String>,
 ) -> ApiResult<Json<SummaryView>> {
-    let snapshot = latest(&state, &cluster_id).await?;
+    Ok(Json(cluster_summary_of(&state, cluster_id).await?))
+}
+
+/// What `GET …/summary` answers (the web dashboard calls it too).
+pub async fn cluster_summary_of(state: &SharedState, cluster_id: String) -> ApiResult<SummaryView> {
+    let snapshot = latest(state, &cluster_id).await?;
     let res = snapshot.as_deref().map(resources);
-    Ok(Json(SummaryView {
+    Ok(SummaryView {
         cluster_id,
         taken_at: snapshot.as_ref().map(|s| s.taken_at),
         summary: res.map(|r| r.summary.clone()).unwrap_or_default(),
         kinds: res.map(|r| r.kinds.clone()).unwrap_or_default(),
         metrics_available: res.is_some_and(|r| r.metrics_available),
-    }))
+    })
 }

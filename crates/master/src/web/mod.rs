@@ -11,7 +11,7 @@
 //! | [`i18n`] | the string catalogs and language negotiation |
 //! | [`assets`] | embedded CSS, JS, vendored libraries |
 //! | [`pages`] | the template structs and the layout shared by every page |
-//! | `overview`, `cluster`, `slo`, `admin`, `aiops` | the pages |
+//! | `overview`, `cluster`, `resources`, `slo`, `admin`, `aiops` | the pages |
 
 pub mod assets;
 pub mod fmt;
@@ -23,6 +23,7 @@ mod admin;
 mod aiops;
 mod cluster;
 mod overview;
+mod resources;
 mod slo;
 
 use axum::Router;
@@ -55,6 +56,16 @@ pub fn routes() -> Router<SharedState> {
             "/clusters/{id}/settings",
             get(admin::settings).post(admin::settings_submit),
         )
+        .route("/clusters/{id}/resources", get(resources::list))
+        .route(
+            "/clusters/{id}/resources/{kind}/{namespace}/{name}",
+            get(resources::detail),
+        )
+        .route("/clusters/{id}/events", get(resources::events))
+        .route("/clusters/{id}/anomalies", get(resources::anomalies))
+        .route("/clusters/{id}/operate", post(resources::operate))
+        .route("/clusters/{id}/commands", get(resources::commands))
+        .route("/clusters/{id}/commands/live", get(resources::commands_live))
         .route("/admin/users", get(admin::users).post(admin::user_create))
         .route("/admin/users/{name}/role", post(admin::user_role))
         .route("/admin/users/{name}/delete", post(admin::user_delete))

@@ -39,6 +39,7 @@ pub struct OverviewLive {
     /// "2 clusters, 2 online".
     pub summary: String,
     pub incidents: Vec<aiops::IncidentRow>,
+    pub anomalies: Vec<super::resources::AnomalyRow>,
     pub risky: Vec<aiops::RiskRow>,
     pub updated: String,
 }
@@ -138,6 +139,21 @@ async fn build_live(state: &SharedState, user: &WebUser) -> Result<OverviewLive,
         });
     }
     let open: Vec<_> = incidents.iter().filter(|i| i.is_open()).take(8).collect();
+    let mut anomalies = Vec::new();
+    for c in &clusters {
+        anomalies.extend(
+            super::resources::anomaly_rows(state, t, &c.id, 8)
+                .await
+                .lang(lang)?,
+        );
+    }
+    let rank = |class: &str| match class {
+        "critical" => 0,
+        "warning" => 1,
+        _ => 2,
+    };
+    anomalies.sort_by_key(|a| rank(a.severity_class));
+    anomalies.truncate(8);
     let mut risky = Vec::new();
     for c in &clusters {
         risky.extend(aiops::risk_rows(state, t, &c.id, 5));
@@ -161,6 +177,7 @@ async fn build_live(state: &SharedState, user: &WebUser) -> Result<OverviewLive,
             .map(|i| aiops::incident_row(t, i, now.0))
             .collect(),
         risky,
+        anomalies,
         updated: fmt::time(now),
     })
 }

@@ -7,9 +7,12 @@ use std::time::Duration;
 use atlhyper_master::MasterConfig;
 use atlhyper_master::state::system_clock;
 use atlhyper_master::web::i18n::{Lang, Tr};
+use atlhyper_model::resources::{
+    Anomaly, EventSummary, InvolvedObject, Meta, ResourceKind, ResourceSnapshot, WorkloadSummary,
+};
 use atlhyper_model::{
-    AgentSnapshot, GroupCounters, NodeMetrics, NodePoint, NodeSeries, SNAPSHOT_VERSION, SloCounters,
-    SloGroupKey, SloType, Timestamp,
+    AgentSnapshot, GroupCounters, NodeMetrics, NodePoint, NodeSeries, SNAPSHOT_VERSION, Severity,
+    SloCounters, SloGroupKey, SloType, Timestamp,
 };
 use reqwest::StatusCode;
 use reqwest::header::{HeaderMap, LOCATION, SET_COOKIE};
@@ -90,8 +93,58 @@ fn snapshot(seq: u64, end_ms: i64) -> AgentSnapshot {
             node: "node-a".into(),
             points,
         }],
-        resources: None,
+        resources: Some(resources(end_ms)),
     }
+}
+
+/// One degraded Deployment with its anomaly and a Warning event.
+fn resources(end_ms: i64) -> ResourceSnapshot {
+    let meta = Meta {
+        namespace: "shop".into(),
+        name: "api".into(),
+        created_at: Some(Timestamp(end_ms - 86_400_000)),
+    };
+    let mut res = ResourceSnapshot::default();
+    res.deployments.push(WorkloadSummary {
+        meta: meta.clone(),
+        status: "Degraded".into(),
+        desired: 3,
+        ready: 2,
+        available: 2,
+        updated: 3,
+        images: vec!["shop/api:1.4.2".into()],
+        ..Default::default()
+    });
+    res.anomalies.push(Anomaly {
+        entity: "shop/deployment/api".into(),
+        kind: ResourceKind::Deployment,
+        reason: "DeploymentUnavailable".into(),
+        since: Some(Timestamp(end_ms - 120_000)),
+        evidence: "1 of 3 replicas unavailable".into(),
+        severity: Severity::Warning,
+    });
+    res.events.push(EventSummary {
+        meta: Meta {
+            namespace: "shop".into(),
+            name: "api.1".into(),
+            created_at: None,
+        },
+        event_type: "Warning".into(),
+        reason: "ProgressDeadlineExceeded".into(),
+        message: "ReplicaSet api-7d9 has timed out progressing".into(),
+        count: 3,
+        involved: InvolvedObject {
+            kind: "Deployment".into(),
+            namespace: "shop".into(),
+            name: "api".into(),
+        },
+        last_seen: Some(Timestamp(end_ms - 60_000)),
+        ..Default::default()
+    });
+    res.summary.total_deployments = 1;
+    res.summary.warning_events = 1;
+    res.summary.anomalies = 1;
+    res
 }
 
 /// A logged-in browser: its session cookie and CSRF token.
@@ -414,6 +467,36 @@ fn routes(explain: Option<&str>) -> Vec<(String, Need, Vec<&'static str>)> {
             format!("/aiops?cluster={c}"),
             Need::Viewer,
             vec!["aiops.cluster_risk", "aiops.statistics"],
+        ),
+        (
+            format!("/clusters/{c}/resources"),
+            Need::Viewer,
+            vec!["resources.all_kinds", "resources.nodes_ready"],
+        ),
+        (
+            format!("/clusters/{c}/resources?kind=Deployment&namespace=shop&q=api"),
+            Need::Viewer,
+            vec!["resources.kind", "resources.info"],
+        ),
+        (
+            format!("/clusters/{c}/resources/Deployment/shop/api"),
+            Need::Viewer,
+            vec!["resources.fields", "events.heading", "anomalies.heading"],
+        ),
+        (
+            format!("/clusters/{c}/events?type=Warning"),
+            Need::Viewer,
+            vec!["events.heading", "events.object"],
+        ),
+        (
+            format!("/clusters/{c}/anomalies"),
+            Need::Viewer,
+            vec!["anomalies.heading", "anomalies.evidence"],
+        ),
+        (
+            format!("/clusters/{c}/commands"),
+            Need::Operator,
+            vec!["commands.history"],
         ),
         (
             "/aiops/incidents".to_owned(),
@@ -908,4 +991,123 @@ async fn every_asset_a_page_links_is_served_and_cached() {
             .unwrap();
         assert_eq!(r.status(), StatusCode::OK, "{license}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn operations_ask_for_confirmation_and_land_in_the_history() {
+    let dash = Dash::start().await;
+    let viewer = dash.login("vera", "password-123").await;
+    let operator = dash.login("otto", "password-123").await;
+    let detail = format!("/clusters/{CLUSTER}/resources/Deployment/shop/api");
+    let t = Tr::new(Lang::En);
+    // Viewers see the object but no operation; operators see the forms.
+    let (_, _, body) = dash.get(Some(&viewer.cookie), &detail).await;
+    assert!(
+        body.contains("shop/api:1.4.2")
+            && body.contains("DeploymentUnavailable")
+            && body.contains("ProgressDeadlineExceeded")
+    );
+    assert!(!body.contains(t.get("ops.title")), "no operations for a viewer");
+    let (_, _, body) = dash.get(Some(&operator.cookie), &detail).await;
+    for action in ["restart", "scale", "update_image", "get"] {
+        assert!(
+            body.contains(&format!("data-action=\"{action}\"")),
+            "{action} offered"
+        );
+    }
+    assert!(!body.contains("data-action=\"cordon\""), "cordon is for nodes");
+
+    let operate = format!("/clusters/{CLUSTER}/operate");
+    let form = |csrf: &str, step: &str, replicas: &str| {
+        vec![
+            ("csrf", csrf.to_owned()),
+            ("action", "scale".to_owned()),
+            ("kind", "Deployment".to_owned()),
+            ("namespace", "shop".to_owned()),
+            ("name", "api".to_owned()),
+            ("replicas", replicas.to_owned()),
+            ("step", step.to_owned()),
+        ]
+    };
+    // Refused: a viewer, a wrong token.
+    let (status, _, _) = dash
+        .post(&viewer, &operate, &fields(&form(&viewer.csrf, "review", "4")))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    let (status, _, _) = dash
+        .post(&operator, &operate, &fields(&form("bad", "confirm", "4")))
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN);
+    // Step one: the confirmation page, nothing queued yet.
+    let (status, _, body) = dash
+        .post(&operator, &operate, &fields(&form(&operator.csrf, "review", "4")))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    assert!(
+        body.contains(t.get("ops.confirm_heading")) && body.contains("{&#34;replicas&#34;:4}"),
+        "{body}"
+    );
+    assert!(body.contains("name=\"step\" value=\"confirm\""));
+    let (_, _, history) = dash
+        .get(Some(&operator.cookie), &format!("/clusters/{CLUSTER}/commands"))
+        .await;
+    assert!(
+        history.contains(t.get("commands.none")),
+        "nothing queued by the review step"
+    );
+    // Step two: queued, shown in the history, audited.
+    let (status, location, _) = dash
+        .post(
+            &operator,
+            &operate,
+            &fields(&form(&operator.csrf, "confirm", "4")),
+        )
+        .await;
+    assert_eq!(status, StatusCode::SEE_OTHER);
+    assert!(
+        location.starts_with(&format!("/clusters/{CLUSTER}/commands?queued=")),
+        "{location}"
+    );
+    let (status, _, history) = dash.get(Some(&operator.cookie), &location).await;
+    assert_eq!(status, StatusCode::OK);
+    assert!(
+        history.contains("scale") && history.contains("Deployment/shop/api") && history.contains("pending"),
+        "{history}"
+    );
+    assert!(
+        history.contains("class=\"highlight\""),
+        "the new command is marked"
+    );
+    let (status, _, _) = dash
+        .get(
+            Some(&viewer.cookie),
+            &format!("/clusters/{CLUSTER}/commands/live"),
+        )
+        .await;
+    assert_eq!(status, StatusCode::FORBIDDEN, "viewers see no command");
+    // A bad parameter comes back as the API's error.
+    let (_, location, _) = dash
+        .post(
+            &operator,
+            &operate,
+            &fields(&form(&operator.csrf, "confirm", "lots")),
+        )
+        .await;
+    assert!(location.contains("error="), "{location}");
+    let (_, location, _) = dash
+        .post(
+            &operator,
+            &operate,
+            &fields(&form(&operator.csrf, "confirm", "-1")),
+        )
+        .await;
+    assert!(location.contains("error="), "{location}");
+    let admin = dash.login("admin", "admin-password").await;
+    let (_, _, audit) = dash
+        .get(Some(&admin.cookie), "/admin/audit?action=command.scale")
+        .await;
+    assert!(
+        audit.contains("otto") && audit.contains("vera") && audit.contains("denied"),
+        "{audit}"
+    );
 }
