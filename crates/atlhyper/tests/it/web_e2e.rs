@@ -450,6 +450,49 @@ async fn dashboard_in_chromium_login_slo_tabs_language_detail_charts_topology() 
         .await;
     browser.screenshot(&shots, "08-cluster-nodes.png").await;
 
+    // Resources: the Deployments, one of them, and the confirmation step of an operation
+    // (cancelled: nothing is queued).
+    browser
+        .go(&format!("{gateway}/clusters/{cluster}/resources?kind=Deployment"))
+        .await;
+    browser
+        .wait_for(
+            "the deployments",
+            "return document.querySelectorAll('#resources-table tbody tr').length >= 3",
+        )
+        .await;
+    browser.screenshot(&shots, "09-resources.png").await;
+    browser.click("#resources-table tbody tr a.resource-link").await;
+    browser
+        .wait_for(
+            "a deployment's detail",
+            "return document.querySelector('button[data-action=restart]') !== null",
+        )
+        .await;
+    browser.screenshot(&shots, "10-resource-detail.png").await;
+    browser.click("button[data-action=restart]").await;
+    browser
+        .wait_for(
+            "the confirmation",
+            "return document.getElementById('confirm-form') !== null",
+        )
+        .await;
+    browser.screenshot(&shots, "11-confirm.png").await;
+    browser.click("#confirm-form a.button").await;
+    browser
+        .wait_for(
+            "the detail again",
+            "return document.querySelector('button[data-action=restart]') !== null",
+        )
+        .await;
+    browser.go(&format!("{gateway}/clusters/{cluster}/events")).await;
+    browser
+        .wait_for(
+            "the events",
+            "return document.querySelector('.content .card') !== null",
+        )
+        .await;
+
     // AIOps and the audit log render for the admin.
     browser.go(&format!("{gateway}/aiops?cluster={cluster}")).await;
     browser
@@ -458,7 +501,7 @@ async fn dashboard_in_chromium_login_slo_tabs_language_detail_charts_topology() 
             "return document.querySelector('.risk-gauge') !== null",
         )
         .await;
-    browser.screenshot(&shots, "09-aiops-risk.png").await;
+    browser.screenshot(&shots, "12-aiops-risk.png").await;
     browser.go(&format!("{gateway}/admin/audit")).await;
     browser
         .wait_for(
@@ -466,7 +509,7 @@ async fn dashboard_in_chromium_login_slo_tabs_language_detail_charts_topology() 
             "return document.querySelectorAll('#audit-table tbody tr').length > 0",
         )
         .await;
-    browser.screenshot(&shots, "10-audit.png").await;
+    browser.screenshot(&shots, "13-audit.png").await;
 
     // Logging out ends the session.
     browser.click("form[action='/logout'] button").await;

@@ -830,6 +830,8 @@ pub async fn operate(
             "ops.confirm_title_of",
             &[("action", op.label), ("name", &form.name)],
         );
+        // The page answers a POST: its language links go back to the object.
+        page.langs = super::pages::lang_links(user.lang, &detail);
         return Ok(render(&ConfirmPage {
             action_label: op.label,
             danger: op.danger,
