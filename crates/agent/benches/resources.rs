@@ -2,6 +2,9 @@
 //! what the watchers cost the agent in memory. Not a timing benchmark: it prints figures for
 //! `docs/resources.md`.
 //!
+//! The simulated API server runs in a child process (this binary again, with
+//! `ATLHYPER_BENCH_SERVE=1`), so the memory figures are the agent's alone.
+//!
 //! `cargo bench -p atlhyper-agent --bench resources`
 
 use std::io::Write as _;
@@ -56,12 +59,13 @@ fn pod(i: usize) -> serde_json::Value {
     })
 }
 
-fn rss_kib() -> u64 {
+/// A `/proc/self/status` figure in KiB (`VmRSS`, `VmHWM`).
+fn status_kib(field: &str) -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
         .and_then(|s| {
             s.lines()
-                .find(|l| l.starts_with("VmRSS:"))
+                .find(|l| l.starts_with(field))
                 .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
         })
         .unwrap_or(0)
@@ -79,10 +83,16 @@ fn main() {
         .enable_all()
         .build()
         .expect("runtime");
-    runtime.block_on(measure());
+    if std::env::var_os("ATLHYPER_BENCH_SERVE").is_some() {
+        runtime.block_on(serve());
+    } else {
+        runtime.block_on(measure());
+    }
 }
 
-async fn measure() {
+/// The child: the simulated cluster with 5,000 extra pods; prints its kubeconfig path and
+/// serves until killed.
+async fn serve() {
     let mut sim = SimCluster::new(SimConfig {
         bind_listeners: false,
         ..SimConfig::default()
@@ -91,19 +101,47 @@ async fn measure() {
     for i in 0..PODS {
         sim.put_object(Kind::Pods, pod(i)).expect("pod");
     }
-    let object_bytes: usize = (0..PODS).map(|i| pod(i).to_string().len()).sum();
     let shared = Arc::new(Mutex::new(sim));
-    let server = SimServer::start(shared.clone(), "127.0.0.1:0".parse().expect("addr"))
+    let server = SimServer::start(shared, "127.0.0.1:0".parse().expect("addr"))
         .await
         .expect("server");
     let dir = tempfile::tempdir().expect("tempdir");
     let path = dir.path().join("kubeconfig");
     server.write_kubeconfig(&path).expect("kubeconfig");
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{}", path.display()).expect("stdout");
+    out.flush().expect("stdout");
+    drop(out);
+    std::future::pending::<()>().await;
+}
+
+async fn measure() {
+    use std::io::BufRead as _;
+    let mut child = std::process::Command::new(std::env::current_exe().expect("exe"))
+        .env("ATLHYPER_BENCH_SERVE", "1")
+        .stdout(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the simulator process");
+    let mut line = String::new();
+    std::io::BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("the simulator prints its kubeconfig");
+    let path = std::path::PathBuf::from(line.trim());
+    let object_bytes: usize = (0..PODS).map(|i| pod(i).to_string().len()).sum();
     let client = atlhyper_agent::discovery::client(Some(&path))
         .await
         .expect("client");
+    let shared_now = || {
+        i64::try_from(
+            std::time::SystemTime::now()
+                .duration_since(std::time::UNIX_EPOCH)
+                .unwrap_or_default()
+                .as_millis(),
+        )
+        .unwrap_or(0)
+    };
 
-    let before = rss_kib();
+    let before = status_kib("VmRSS:");
     let watcher = Arc::new(ResourceWatcher::new(client, WatchSettings::default()));
     let stop = CancellationToken::new();
     let run = tokio::spawn({
@@ -114,9 +152,9 @@ async fn measure() {
     while !watcher.settled() && tokio::time::Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let now = shared.lock().expect("sim").now_ms();
-    let snap = watcher.snapshot(now).await;
-    let after = rss_kib();
+    let snap = watcher.snapshot(shared_now()).await;
+    let after = status_kib("VmRSS:");
+    let peak = status_kib("VmHWM:");
     let full = serde_json::to_vec(&snap).expect("json");
     // A delta for one collect interval where 1 % of the pods changed (a restart count, a
     // rollout): the changed summaries plus the keys of deleted ones.
@@ -143,12 +181,14 @@ async fn measure() {
         gzip_len(&delta) as f64 / 1e3
     );
     eprintln!(
-        "agent RSS growth for the watchers and summaries: {:.1} MiB ({} → {} KiB)",
+        "agent RSS: {:.1} MiB before the watchers, {:.1} MiB synced ({:.1} MiB growth), peak {:.1} MiB",
+        before as f64 / 1024.0,
+        after as f64 / 1024.0,
         (after.saturating_sub(before)) as f64 / 1024.0,
-        before,
-        after
+        peak as f64 / 1024.0
     );
     stop.cancel();
     let _ = run.await;
-    server.shutdown().await;
+    let _ = child.kill();
+    let _ = child.wait();
 }

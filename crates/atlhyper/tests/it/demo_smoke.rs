@@ -1,5 +1,5 @@
 //! `atlhyper demo` as a newcomer runs it: it starts on loopback, prints its URL and login,
-//! and within 90 seconds the API shows two clusters with SLO entries; Ctrl-C (SIGTERM here)
+//! and within 90 seconds the API shows two clusters with resources and SLO entries; Ctrl-C (SIGTERM here)
 //! stops it cleanly.
 
 use std::io::{BufRead, BufReader};
@@ -54,7 +54,7 @@ fn field(lines: &[String], label: &str) -> String {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn demo_serves_two_clusters_with_slo_entries_within_90_seconds() {
+async fn demo_serves_two_clusters_with_resources_and_slo_entries_within_90_seconds() {
     let data = tempfile::tempdir().unwrap();
     let started = Instant::now();
     let (mut child, lines) = start_demo(data.path());
@@ -119,6 +119,11 @@ async fn demo_serves_two_clusters_with_slo_entries_within_90_seconds() {
                 .any(|e| e["total_requests"].as_u64().unwrap_or(0) > 1000),
             "{id}: the history fill delivered traffic: {overview}"
         );
+        // The cluster half: its Kubernetes objects arrive through the same snapshots.
+        let pods = get(&format!("/api/v2/clusters/{id}/resources?kind=pod&limit=5")).await;
+        assert!(pods["total"].as_u64().unwrap_or(0) >= 10, "{id}: pods: {pods}");
+        let nodes = get(&format!("/api/v2/clusters/{id}/resources?kind=node")).await;
+        assert!(nodes["total"].as_u64().unwrap_or(0) >= 3, "{id}: nodes: {nodes}");
         let status = get(&format!("/api/v2/clusters/{id}/status")).await;
         assert_eq!(status["online"], true, "{status}");
         assert_eq!(status["seq_gaps"], 0, "{status}");
