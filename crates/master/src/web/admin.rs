@@ -80,17 +80,16 @@ pub async fn settings(
     user.require(&state, Role::Operator, None).await?;
     let t = Tr::new(user.lang);
     find(&state, &id).await.lang(user.lang)?;
-    let mut page = Page::new(
+    let page = Page::of_cluster(
         &state,
         &user,
         &uri,
         "settings",
-        String::new(),
-        Some(&id),
+        &id,
         Scripts::Plain,
+        "settings.title",
     )
     .await?;
-    page.title = t.fill("settings.title", &[("cluster", page.cluster_name())]);
     let any = t.get("settings.any");
     let targets = state
         .store

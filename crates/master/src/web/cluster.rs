@@ -215,18 +215,16 @@ pub async fn page(
 ) -> Result<Response, WebError> {
     let t = Tr::new(user.lang);
     let (live, snapshot) = build_live(&state, &user, &id).await?;
-    let page = Page::new(
+    let page = Page::of_cluster(
         &state,
         &user,
         &uri,
         "cluster",
-        String::new(),
-        Some(&id),
+        &id,
         Scripts::Charts,
+        "cluster.title",
     )
     .await?;
-    let mut page = page;
-    page.title = t.fill("cluster.title", &[("cluster", page.cluster_name())]);
     let charts = snapshot.as_ref().map(|s| node_charts(t, s)).unwrap_or_default();
     let has_series = snapshot
         .as_ref()

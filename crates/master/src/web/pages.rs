@@ -168,6 +168,22 @@ impl Page {
         })
     }
 
+    /// A page about one cluster, titled by the catalog's `title_key` with the cluster's name
+    /// filled in (the name is known only once `new` has loaded the navigation's clusters).
+    pub async fn of_cluster(
+        state: &SharedState,
+        user: &WebUser,
+        uri: &Uri,
+        nav: &'static str,
+        cluster_id: &str,
+        scripts: Scripts,
+        title_key: &str,
+    ) -> Result<Self, WebError> {
+        let mut page = Self::new(state, user, uri, nav, String::new(), Some(cluster_id), scripts).await?;
+        page.title = page.t.fill(title_key, &[("cluster", page.cluster_name())]);
+        Ok(page)
+    }
+
     /// The name of the page's cluster.
     pub fn cluster_name(&self) -> &str {
         self.clusters

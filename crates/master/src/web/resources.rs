@@ -191,17 +191,16 @@ pub async fn list(
     .await
     .lang(user.lang)?;
     let summary = cluster_summary_of(&state, id.clone()).await.lang(user.lang)?;
-    let mut page = Page::new(
+    let page = Page::of_cluster(
         &state,
         &user,
         &uri,
         "resources",
-        String::new(),
-        Some(&id),
+        &id,
         Scripts::Plain,
+        "resources.title",
     )
     .await?;
-    page.title = t.fill("resources.title", &[("cluster", page.cluster_name())]);
     let counts: std::collections::HashMap<String, usize> = summary
         .kinds
         .iter()
@@ -611,7 +610,6 @@ pub async fn events(
     Path(id): Path<String>,
     Query(p): Query<EventParams>,
 ) -> Result<Response, WebError> {
-    let t = Tr::new(user.lang);
     let (event_type, namespace, q) = (clean(&p.event_type), clean(&p.namespace), clean(&p.q));
     let found = list_events_of(
         &state,
@@ -629,17 +627,7 @@ pub async fn events(
     )
     .await
     .lang(user.lang)?;
-    let mut page = Page::new(
-        &state,
-        &user,
-        &uri,
-        "events",
-        String::new(),
-        Some(&id),
-        Scripts::Plain,
-    )
-    .await?;
-    page.title = t.fill("events.title", &[("cluster", page.cluster_name())]);
+    let page = Page::of_cluster(&state, &user, &uri, "events", &id, Scripts::Plain, "events.title").await?;
     Ok(render(&EventsPage {
         rows: found.items.iter().map(|e| event_row(&id, e)).collect(),
         total: found.total,
@@ -717,17 +705,16 @@ pub async fn anomalies(
     )
     .await
     .lang(user.lang)?;
-    let mut page = Page::new(
+    let page = Page::of_cluster(
         &state,
         &user,
         &uri,
         "anomalies",
-        String::new(),
-        Some(&id),
+        &id,
         Scripts::Plain,
+        "anomalies.title",
     )
     .await?;
-    page.title = t.fill("anomalies.title", &[("cluster", page.cluster_name())]);
     Ok(render(&AnomaliesPage {
         rows: found.items.iter().map(|a| anomaly_row(t, &id, a)).collect(),
         total: found.total,
@@ -997,17 +984,16 @@ pub async fn commands(
     let t = Tr::new(user.lang);
     let queued = clean(&p.queued);
     let live = build_commands(&state, &user, &id, &queued).await?;
-    let mut page = Page::new(
+    let page = Page::of_cluster(
         &state,
         &user,
         &uri,
         "commands",
-        String::new(),
-        Some(&id),
+        &id,
         Scripts::Plain,
+        "commands.title",
     )
     .await?;
-    page.title = t.fill("commands.title", &[("cluster", page.cluster_name())]);
     Ok(render(&CommandsPage {
         queued_text: t.fill("commands.queued", &[("id", &queued)]),
         queued,

@@ -318,17 +318,7 @@ pub async fn dashboard(
 ) -> Result<Response, WebError> {
     let t = Tr::new(user.lang);
     let table = build_table(&state, user.lang, &id, &q).await?;
-    let mut page = Page::new(
-        &state,
-        &user,
-        &uri,
-        "slo",
-        String::new(),
-        Some(&id),
-        Scripts::Plain,
-    )
-    .await?;
-    page.title = t.fill("slo.title", &[("cluster", page.cluster_name())]);
+    let page = Page::of_cluster(&state, &user, &uri, "slo", &id, Scripts::Plain, "slo.title").await?;
     let (tab, range) = (table.tab, table.range);
     let base = format!("/clusters/{id}/slo");
     Ok(render(&DashboardPage {
@@ -756,17 +746,16 @@ pub async fn topology(
     )
     .await
     .lang(user.lang)?;
-    let mut page = Page::new(
+    let page = Page::of_cluster(
         &state,
         &user,
         &uri,
         "topology",
-        String::new(),
-        Some(&id),
+        &id,
         Scripts::Graph,
+        "topology.title",
     )
     .await?;
-    page.title = t.fill("topology.title", &[("cluster", page.cluster_name())]);
     let mut nodes: std::collections::BTreeMap<String, Value> = std::collections::BTreeMap::new();
     let mut edges = Vec::new();
     let mut rows = Vec::new();
