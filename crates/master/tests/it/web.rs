@@ -153,6 +153,14 @@ struct Session {
     csrf: String,
 }
 
+/// The login page as a browser first fetches it.
+struct LoginForm {
+    status: StatusCode,
+    /// The login-CSRF cookie the form's hidden token must match.
+    cookie: Option<String>,
+    html: String,
+}
+
 /// An `application/x-www-form-urlencoded` body.
 fn urlencoded(pairs: &[(&str, &str)]) -> String {
     let enc = |text: &str| {
@@ -236,19 +244,24 @@ impl Dash {
         (r.status(), r.json().await.unwrap_or(Value::Null))
     }
 
-    /// A cluster with SLO counters and node history, and a viewer and an operator.
-    async fn seed(&self) {
+    /// A bearer token of the JSON API, from its login.
+    async fn api_token(&self, username: &str, password: &str) -> String {
         let login: Value = self
             .http
             .post(format!("{}/api/v2/auth/login", self.base))
-            .json(&json!({"username": "admin", "password": "admin-password"}))
+            .json(&json!({"username": username, "password": password}))
             .send()
             .await
             .unwrap()
             .json()
             .await
             .unwrap();
-        let admin = login["token"].as_str().unwrap().to_owned();
+        login["token"].as_str().unwrap().to_owned()
+    }
+
+    /// A cluster with SLO counters and node history, and a viewer and an operator.
+    async fn seed(&self) {
+        let admin = self.api_token("admin", "admin-password").await;
         let (status, body) = self
             .api(
                 reqwest::Method::POST,
@@ -294,33 +307,58 @@ impl Dash {
         }
     }
 
-    async fn login(&self, user: &str, password: &str) -> Session {
+    /// The login form at `path` (`/login`, `/login?lang=zh`).
+    async fn login_form(&self, path: &str) -> LoginForm {
         let form = self
             .http
-            .get(format!("{}/login", self.base))
+            .get(format!("{}{path}", self.base))
             .send()
             .await
             .unwrap();
-        assert_eq!(form.status(), StatusCode::OK);
-        let login_cookie =
-            cookie_value(&set_cookies(form.headers()), "atlhyper_login_csrf").expect("login csrf cookie");
-        let html = form.text().await.unwrap();
-        let csrf = hidden(&html, "csrf");
+        LoginForm {
+            status: form.status(),
+            cookie: cookie_value(&set_cookies(form.headers()), "atlhyper_login_csrf"),
+            html: form.text().await.unwrap(),
+        }
+    }
+
+    /// Submits the login form to `path`, with the login-CSRF cookie when there is one.
+    async fn post_login(
+        &self,
+        path: &str,
+        login_cookie: Option<&str>,
+        form: &[(&str, &str)],
+    ) -> reqwest::Response {
+        let mut request = self.http.post(format!("{}{path}", self.base));
+        if let Some(cookie) = login_cookie {
+            request = request.header("cookie", format!("atlhyper_login_csrf={cookie}"));
+        }
+        request
+            .header("content-type", "application/x-www-form-urlencoded")
+            .body(urlencoded(form))
+            .send()
+            .await
+            .unwrap()
+    }
+
+    async fn login(&self, user: &str, password: &str) -> Session {
+        let form = self.login_form("/login").await;
+        assert_eq!(form.status, StatusCode::OK);
+        let login_cookie = form.cookie.expect("login csrf cookie");
+        let csrf = hidden(&form.html, "csrf");
         assert_eq!(csrf, login_cookie);
         let r = self
-            .http
-            .post(format!("{}/login", self.base))
-            .header("cookie", format!("atlhyper_login_csrf={login_cookie}"))
-            .header("content-type", "application/x-www-form-urlencoded")
-            .body(urlencoded(&[
-                ("username", user),
-                ("password", password),
-                ("csrf", &csrf),
-                ("next", "/overview"),
-            ]))
-            .send()
-            .await
-            .unwrap();
+            .post_login(
+                "/login",
+                Some(&login_cookie),
+                &[
+                    ("username", user),
+                    ("password", password),
+                    ("csrf", &csrf),
+                    ("next", "/overview"),
+                ],
+            )
+            .await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER, "login as {user}");
         assert_eq!(r.headers()[LOCATION], "/overview");
         let set = set_cookies(r.headers());
@@ -532,19 +570,10 @@ async fn every_page_in_every_language_for_every_role() {
     ];
     // An entity the AIOps engine knows after the pushes, for the explanation page.
     let graph: Value = {
-        let login: Value = dash
-            .http
-            .post(format!("{}/api/v2/auth/login", dash.base))
-            .json(&json!({"username": "vera", "password": "password-123"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let token = dash.api_token("vera", "password-123").await;
         dash.api(
             reqwest::Method::GET,
-            login["token"].as_str().unwrap(),
+            &token,
             &format!("/api/v2/aiops/graph?cluster={CLUSTER}"),
             Value::Null,
         )
@@ -804,27 +833,19 @@ async fn forms_need_the_session_csrf_token_and_the_role() {
     );
 
     // Login: a wrong password, a missing form token.
-    let form = dash
-        .http
-        .get(format!("{}/login?lang=zh", dash.base))
-        .send()
-        .await
-        .unwrap();
-    let login_cookie = cookie_value(&set_cookies(form.headers()), "atlhyper_login_csrf").unwrap();
+    let login_cookie = dash.login_form("/login?lang=zh").await.cookie.unwrap();
     let r = dash
-        .http
-        .post(format!("{}/login?lang=zh", dash.base))
-        .header("cookie", format!("atlhyper_login_csrf={login_cookie}"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(urlencoded(&[
-            ("username", "admin"),
-            ("password", "wrong"),
-            ("csrf", login_cookie.as_str()),
-            ("next", "/"),
-        ]))
-        .send()
-        .await
-        .unwrap();
+        .post_login(
+            "/login?lang=zh",
+            Some(&login_cookie),
+            &[
+                ("username", "admin"),
+                ("password", "wrong"),
+                ("csrf", login_cookie.as_str()),
+                ("next", "/"),
+            ],
+        )
+        .await;
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert!(
         r.text()
@@ -833,45 +854,36 @@ async fn forms_need_the_session_csrf_token_and_the_role() {
             .contains(Tr::new(Lang::Zh).get("login.wrong"))
     );
     let r = dash
-        .http
-        .post(format!("{}/login", dash.base))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(urlencoded(&[
-            ("username", "admin"),
-            ("password", "admin-password"),
-            ("csrf", "x"),
-            ("next", "/"),
-        ]))
-        .send()
-        .await
-        .unwrap();
+        .post_login(
+            "/login",
+            None,
+            &[
+                ("username", "admin"),
+                ("password", "admin-password"),
+                ("csrf", "x"),
+                ("next", "/"),
+            ],
+        )
+        .await;
     assert_eq!(
         r.status(),
         StatusCode::FORBIDDEN,
         "no login token cookie, no login"
     );
     // A redirect target off this site is ignored.
-    let form = dash
-        .http
-        .get(format!("{}/login", dash.base))
-        .send()
-        .await
-        .unwrap();
-    let login_cookie = cookie_value(&set_cookies(form.headers()), "atlhyper_login_csrf").unwrap();
+    let login_cookie = dash.login_form("/login").await.cookie.unwrap();
     let r = dash
-        .http
-        .post(format!("{}/login", dash.base))
-        .header("cookie", format!("atlhyper_login_csrf={login_cookie}"))
-        .header("content-type", "application/x-www-form-urlencoded")
-        .body(urlencoded(&[
-            ("username", "admin"),
-            ("password", "admin-password"),
-            ("csrf", login_cookie.as_str()),
-            ("next", "//evil.example/"),
-        ]))
-        .send()
-        .await
-        .unwrap();
+        .post_login(
+            "/login",
+            Some(&login_cookie),
+            &[
+                ("username", "admin"),
+                ("password", "admin-password"),
+                ("csrf", login_cookie.as_str()),
+                ("next", "//evil.example/"),
+            ],
+        )
+        .await;
     assert_eq!(r.headers()[LOCATION], "/overview");
 
     // Logout needs the token, clears the cookie.
