@@ -71,6 +71,20 @@ fn nonempty(v: &Option<String>) -> Option<&str> {
     v.as_deref().filter(|s| !s.is_empty())
 }
 
+/// Whether the lowercase `needle` is in one of `fields`; no needle, no text filter.
+fn text_matches(needle: Option<&str>, fields: &[&String]) -> bool {
+    needle.is_none_or(|n| fields.iter().any(|s| s.to_ascii_lowercase().contains(n)))
+}
+
+/// How many items matched in all, and the page of them that `limit` and `offset` select.
+fn paginate<T: Clone>(matching: Vec<&T>, limit: usize, offset: usize) -> (usize, Vec<T>) {
+    let total = matching.len();
+    (
+        total,
+        matching.into_iter().skip(offset).take(limit).cloned().collect(),
+    )
+}
+
 #[derive(Debug, Deserialize, IntoParams)]
 pub struct ResourceQuery {
     /// One kind (`Pod`, `deployments`, `svc`, …); without it every kind except Event.
@@ -309,21 +323,21 @@ pub async fn list_events_of(state: &SharedState, cluster_id: String, q: EventQue
                 && nonempty(&q.reason).is_none_or(|r| e.reason == r)
                 && nonempty(&q.name).is_none_or(|n| e.involved.name == n)
                 && kind.is_none_or(|k| ResourceKind::parse(&e.involved.kind) == Some(k))
-                && needle.as_deref().is_none_or(|n| {
-                    [&e.reason, &e.message, &e.involved.name, &e.involved.kind]
-                        .iter()
-                        .any(|s| s.to_ascii_lowercase().contains(n))
-                })
+                && text_matches(
+                    needle.as_deref(),
+                    &[&e.reason, &e.message, &e.involved.name, &e.involved.kind],
+                )
         })
         .collect();
     matching.sort_by_key(|e| std::cmp::Reverse(e.last_seen));
+    let (total, items) = paginate(matching, limit, offset);
     Ok(EventPage {
         cluster_id,
         taken_at: snapshot.as_ref().map(|s| s.taken_at),
-        total: matching.len(),
+        total,
         limit,
         offset,
-        items: matching.into_iter().skip(offset).take(limit).cloned().collect(),
+        items,
     })
 }
 
@@ -395,20 +409,17 @@ pub async fn list_anomalies_of(
                 && kind.is_none_or(|k| a.kind == k)
                 && nonempty(&q.namespace).is_none_or(|ns| a.entity.split('/').next() == Some(ns))
                 && nonempty(&q.reason).is_none_or(|r| a.reason == r)
-                && needle.as_deref().is_none_or(|n| {
-                    [&a.entity, &a.evidence, &a.reason]
-                        .iter()
-                        .any(|s| s.to_ascii_lowercase().contains(n))
-                })
+                && text_matches(needle.as_deref(), &[&a.entity, &a.evidence, &a.reason])
         })
         .collect();
+    let (total, items) = paginate(matching, limit, offset);
     Ok(AnomalyPage {
         cluster_id,
         taken_at: snapshot.as_ref().map(|s| s.taken_at),
-        total: matching.len(),
+        total,
         limit,
         offset,
-        items: matching.into_iter().skip(offset).take(limit).cloned().collect(),
+        items,
     })
 }
 
