@@ -87,6 +87,10 @@ pub struct Baseline {
     pub last: Option<Observation>,
     /// Time of the last sample, for expiry.
     pub last_seen_ms: i64,
+    /// Since when the samples have regressed against this baseline without a break (the
+    /// latency regression detector's hold, [`crate::detect::latency_regression`]).
+    #[serde(default)]
+    pub regression_since_ms: Option<i64>,
 }
 
 impl Baseline {
@@ -100,6 +104,7 @@ impl Baseline {
             warm: false,
             last: None,
             last_seen_ms: now_ms,
+            regression_since_ms: None,
         }
     }
 

@@ -5,7 +5,7 @@ use std::collections::VecDeque;
 use serde::{Deserialize, Serialize};
 
 use crate::baseline::Baseline;
-use crate::detect::{Finding, detect};
+use crate::detect::{Finding, detect, latency_regression, rollout_regression};
 use crate::engine::EngineConfig;
 use crate::entity::{EntityKind, EntityRef};
 use crate::error::AiopsError;
@@ -16,7 +16,7 @@ use crate::metric::Metric;
 use crate::report::{ClusterRisk, EntityRisk};
 use crate::risk::{
     LocalRisk, MetricScore, RiskLevel, cluster_risk, growth_factor, growth_ratio, local_risk, propagate,
-    slo_factor, time_weight,
+    self_weight_of, slo_factor, time_weight,
 };
 use crate::state::{Machine, State, Transition};
 
@@ -172,8 +172,15 @@ impl ClusterState {
         self.findings.clear();
         let mut scores: Vec<MetricScore> = Vec::new();
         let mut measured: Vec<(Metric, f64)> = Vec::new();
-        for (i, input) in inputs.iter().enumerate() {
-            let Some(input) = input else { continue };
+        let mut extra: Vec<Finding> = Vec::new();
+        // Workloads last: their rollout finding looks at the risk of the services above them.
+        let is_workload = |i: &usize| self.graph.node(*i).kind.is_workload();
+        let order: Vec<usize> = (0..inputs.len())
+            .filter(|i| !is_workload(i))
+            .chain((0..inputs.len()).filter(is_workload))
+            .collect();
+        for i in order {
+            let Some(input) = inputs[i] else { continue };
             let node = self.graph.node(i);
             let (key, kind) = (&node.key, node.kind);
             scores.clear();
@@ -187,12 +194,17 @@ impl ClusterState {
                     issues.push(err.to_string());
                     continue;
                 }
-                let o = baseline_of(baselines, sample.metric, now_ms).observe(
-                    sample.metric,
-                    sample.value,
-                    now_ms,
-                    &config.baseline,
-                );
+                let baseline = baseline_of(baselines, sample.metric, now_ms);
+                let o = baseline.observe(sample.metric, sample.value, now_ms, &config.baseline);
+                if sample.metric == Metric::LatencyP99Ms {
+                    extra.extend(latency_regression(
+                        &o,
+                        input.signals.latency_observations,
+                        &mut baseline.regression_since_ms,
+                        now_ms,
+                        &config.latency_regression,
+                    ));
+                }
                 measured.push((sample.metric, sample.value));
                 scores.push(MetricScore {
                     metric: sample.metric,
@@ -200,7 +212,23 @@ impl ClusterState {
                     anomalous: o.anomalous,
                 });
             }
-            let findings = detect(&input.signals, &measured, now_ms);
+            if let Some(rolled_out) = input.signals.rolled_out_ms.filter(|_| kind.is_workload()) {
+                // The first service above it whose own anomaly, strong enough for a root cause,
+                // began soon after the rollout.
+                extra.extend(self.graph.dependents(i).iter().find_map(|&d| {
+                    let d = d as usize;
+                    let service = self.graph.node(d);
+                    if service.kind != EntityKind::Service
+                        || self.records[d].r_weighted < config.root_cause_min_local
+                    {
+                        return None;
+                    }
+                    let onset = *self.first_anomaly.get(&service.key)?;
+                    rollout_regression(rolled_out, onset, config.rollout_window_ms, &service.key)
+                }));
+            }
+            let mut findings = detect(&input.signals, &measured, now_ms);
+            findings.append(&mut extra);
             merge_findings(&mut scores, &findings);
             if !findings.is_empty() {
                 self.findings.insert(key.clone(), findings);
@@ -231,8 +259,9 @@ impl ClusterState {
                     .iter()
                     .map(|&d| self.records[d as usize].r_final),
             );
+            let alpha = self_weight_of(self.graph.node(v).kind, &config.risk);
             let record = &mut self.records[v];
-            let (p, r_final) = propagate(record.r_weighted, &dependencies, config.risk.self_weight);
+            let (p, r_final) = propagate(record.r_weighted, &dependencies, alpha);
             record.propagated = p;
             record.r_final = r_final;
         }
@@ -338,7 +367,9 @@ impl ClusterState {
     /// entities reached (and `start`) whose own time-weighted local risk R_weighted is at least
     /// `root_cause_min_local`. The root cause is the candidate farthest from `start`; ties go to
     /// the higher R_weighted, then to the lower layer and key. Without candidates, `start` is
-    /// its own root cause.
+    /// its own root cause. Workloads never break the chain (the walk goes on to their pods),
+    /// and a pod found as the root cause is reported as the workload that owns it, if any
+    /// (the path then ends at the workload).
     pub fn root_cause(&self, start: usize, config: &EngineConfig) -> (usize, Vec<usize>) {
         let through = config.state.warning_enter;
         let min_local = config.root_cause_min_local;
@@ -360,7 +391,10 @@ impl ClusterState {
             }
             for &u in self.graph.dependencies(v) {
                 let u = u as usize;
-                if self.records[u].r_final < through || !seen.insert(u) {
+                // A workload is only the set of its pods: the walk goes on to them whatever
+                // the workload's mean, and each pod is judged on its own.
+                let link = self.records[u].r_final >= through || self.graph.node(u).kind.is_workload();
+                if !link || !seen.insert(u) {
                     continue;
                 }
                 parent.insert(u, v);
@@ -371,13 +405,34 @@ impl ClusterState {
                 }
             }
         }
-        let root = best.map_or(start, |b| b.2);
-        let mut path = vec![root];
+        let found = best.map_or(start, |b| b.2);
+        let mut path = vec![found];
         while let Some(&p) = parent.get(path.last().expect("never empty")) {
             path.push(p);
         }
         path.reverse();
+        // Pods are instances: a pod's trouble that no node explains is its workload's (same
+        // template, image, configuration and limits), and the workload is what people act on.
+        let root = self.owner_of(found).unwrap_or(found);
+        if root != found {
+            match path.iter().position(|&p| p == root) {
+                Some(at) => path.truncate(at + 1),
+                None => path.push(root),
+            }
+        }
         (root, path)
+    }
+
+    /// The workload (Deployment, StatefulSet, DaemonSet) that owns the pod at `index`.
+    fn owner_of(&self, index: usize) -> Option<usize> {
+        if self.graph.node(index).kind != EntityKind::Pod {
+            return None;
+        }
+        self.graph
+            .dependents(index)
+            .iter()
+            .map(|&w| w as usize)
+            .find(|&w| self.graph.node(w).kind.is_workload())
     }
 
     /// Metrics of `key` that were anomalous in the last tick.

@@ -13,6 +13,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::baseline::{Baseline, BaselineConfig};
 use crate::cluster::ClusterState;
+use crate::detect::LatencyRegressionConfig;
 use crate::error::AiopsError;
 use crate::explain::{Explanation, explain};
 use crate::graph::DependencyGraph;
@@ -36,6 +37,10 @@ pub struct EngineConfig {
     pub calls_edge_ttl_ms: i64,
     /// Length of each cluster's risk ranking in [`TickOutput`].
     pub ranking_limit: usize,
+    /// The latency regression detector (P99 against its own baseline).
+    pub latency_regression: LatencyRegressionConfig,
+    /// How soon after a workload's rollout a service's anomaly is blamed on the rollout.
+    pub rollout_window_ms: i64,
 }
 
 impl Default for EngineConfig {
@@ -47,6 +52,8 @@ impl Default for EngineConfig {
             root_cause_min_local: 0.20,
             calls_edge_ttl_ms: 3_600_000,
             ranking_limit: 20,
+            latency_regression: LatencyRegressionConfig::default(),
+            rollout_window_ms: 15 * 60_000,
         }
     }
 }
@@ -105,6 +112,23 @@ impl EngineConfig {
         check(
             durations.iter().all(|&d| d >= 0),
             "state durations",
+            "must not be negative",
+        )?;
+        let l = &self.latency_regression;
+        check(
+            l.tiers.iter().all(|&(ratio, score)| ratio > 1.0 && unit(score))
+                && l.tiers.windows(2).all(|w| w[0].0 >= w[1].0),
+            "latency_regression.tiers",
+            "ratios must exceed 1 and fall, scores must be in [0, 1]",
+        )?;
+        check(
+            l.min_observations >= 0.0 && l.min_observations.is_finite() && l.hold_ms >= 0,
+            "latency_regression",
+            "min_observations and hold_ms must not be negative",
+        )?;
+        check(
+            self.rollout_window_ms >= 0,
+            "rollout_window_ms",
             "must not be negative",
         )?;
         check(

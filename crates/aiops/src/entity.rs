@@ -15,13 +15,17 @@ use crate::error::AiopsError;
 /// The namespace part of the key of a cluster-scoped entity (a node).
 pub const CLUSTER_SCOPE: &str = "_cluster";
 
-/// The four kinds of the dependency graph, in causal layer order: a node's trouble reaches its
-/// pods, a pod's its services, a service's its ingresses.
+/// The kinds of the dependency graph, in causal layer order: a node's trouble reaches its
+/// pods, a pod's its workload (Deployment, StatefulSet, DaemonSet), a workload's the services
+/// that select it, a service's its ingresses.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum EntityKind {
     Node,
     Pod,
+    Deployment,
+    StatefulSet,
+    DaemonSet,
     Service,
     Ingress,
 }
@@ -32,25 +36,37 @@ impl EntityKind {
         match self {
             Self::Node => "node",
             Self::Pod => "pod",
+            Self::Deployment => "deployment",
+            Self::StatefulSet => "statefulset",
+            Self::DaemonSet => "daemonset",
             Self::Service => "service",
             Self::Ingress => "ingress",
         }
     }
 
-    /// The causal layer: 0 for nodes up to 3 for ingresses.
+    /// The causal layer: 0 for nodes, 1 pods, 2 workloads, 3 services, 4 ingresses.
     pub fn layer(self) -> u8 {
         match self {
             Self::Node => 0,
             Self::Pod => 1,
-            Self::Service => 2,
-            Self::Ingress => 3,
+            Self::Deployment | Self::StatefulSet | Self::DaemonSet => 2,
+            Self::Service => 3,
+            Self::Ingress => 4,
         }
+    }
+
+    /// A controller of pods: Deployment, StatefulSet or DaemonSet.
+    pub fn is_workload(self) -> bool {
+        self.layer() == 2
     }
 
     fn parse(word: &str) -> Option<Self> {
         match word {
             "node" => Some(Self::Node),
             "pod" => Some(Self::Pod),
+            "deployment" => Some(Self::Deployment),
+            "statefulset" => Some(Self::StatefulSet),
+            "daemonset" => Some(Self::DaemonSet),
             "service" => Some(Self::Service),
             "ingress" => Some(Self::Ingress),
             _ => None,
@@ -167,18 +183,28 @@ mod tests {
 
     #[test]
     fn keys_parse_back() {
-        for key in ["shop/pod/cart-1", "_cluster/node/n1", "web/ingress/front"] {
+        for key in [
+            "shop/pod/cart-1",
+            "_cluster/node/n1",
+            "web/ingress/front",
+            "shop/deployment/cart",
+            "shop/statefulset/redis",
+            "monitoring/daemonset/node-exporter",
+        ] {
             assert_eq!(EntityRef::parse_key(key).unwrap().key().unwrap(), key);
         }
         assert!(EntityRef::parse_key("shop/service/shop/cart").is_err());
-        assert!(EntityRef::parse_key("shop/deployment/cart").is_err());
+        assert!(EntityRef::parse_key("shop/replicaset/cart-7f").is_err());
         assert!(EntityRef::parse_key("default/node/n1").is_err());
     }
 
     proptest::proptest! {
         #[test]
-        fn valid_keys_round_trip(ns in "[a-z0-9-]{1,12}", name in "[a-z0-9.-]{1,20}", kind in 0usize..4) {
-            let kind = [EntityKind::Node, EntityKind::Pod, EntityKind::Service, EntityKind::Ingress][kind];
+        fn valid_keys_round_trip(ns in "[a-z0-9-]{1,12}", name in "[a-z0-9.-]{1,20}", kind in 0usize..7) {
+            let kind = [
+                EntityKind::Node, EntityKind::Pod, EntityKind::Deployment, EntityKind::StatefulSet,
+                EntityKind::DaemonSet, EntityKind::Service, EntityKind::Ingress,
+            ][kind];
             let key = EntityRef::new(kind, ns, name).key().unwrap();
             proptest::prop_assert_eq!(EntityRef::parse_key(&key).unwrap().key().unwrap(), key);
         }

@@ -7,7 +7,7 @@ use crate::engine::EngineConfig;
 use crate::entity::EntityKind;
 use crate::graph::EdgeKind;
 use crate::metric::{Channel, Metric};
-use crate::risk::{LocalRisk, RiskLevel};
+use crate::risk::{LocalRisk, RiskLevel, self_weight_of};
 use crate::state::State;
 
 /// A baseline as it was when the last sample was judged.
@@ -87,7 +87,7 @@ pub(crate) fn explain(
     let (key, kind) = (&node.key, node.kind);
     let record = cluster.records[index];
     let metrics = metric_explanations(cluster, key, kind);
-    let alpha = config.risk.self_weight;
+    let alpha = self_weight_of(kind, &config.risk);
     let deps = cluster.graph.dependencies(index);
     let dependencies: Vec<DependencyContribution> = deps
         .iter()
@@ -191,7 +191,7 @@ fn formula_lines(
         .filter(|m| m.anomalous && m.channel.statistical())
         .map(|m| format!("{:.2}·{:.3}", m.metric.weight(kind), m.score))
         .collect();
-    let alpha = config.risk.self_weight;
+    let alpha = self_weight_of(kind, &config.risk);
     let mut lines = vec![
         format!(
             "C1 = Σ w·score = {} = {:.3}",

@@ -1,8 +1,9 @@
 //! M1: the dependency graph of one cluster.
 //!
-//! An edge `a → b` means "a depends on b": ingress → service (`routes_to`), service → pod
-//! (`selects`), pod → node (`runs_on`), service → service (`calls`, from mesh traffic). Trouble
-//! travels against the arrows: a node's memory pressure reaches its pods, then their services.
+//! An edge `a → b` means "a depends on b": ingress → service (`routes_to`), service → workload
+//! (`selects`; service → pod for a pod without a workload), workload → pod (`owns`), pod → node
+//! (`runs_on`), service → service (`calls`, from mesh traffic). Trouble travels against the
+//! arrows: a node's memory pressure reaches its pods, then their workloads and services.
 //! "Downstream" of an entity are its dependencies (forward edges), "upstream" its dependents.
 //!
 //! Nodes are kept sorted by (kind layer, key), so that indices, the topological order and every
@@ -25,6 +26,7 @@ pub const DEFAULT_TRACE_DEPTH: usize = 10;
 pub enum EdgeKind {
     RoutesTo,
     Selects,
+    Owns,
     RunsOn,
     Calls,
 }
@@ -36,6 +38,8 @@ impl EdgeKind {
         match (from, to) {
             (K::Ingress, K::Service) => Some(Self::RoutesTo),
             (K::Service, K::Pod) => Some(Self::Selects),
+            (K::Service, w) if w.is_workload() => Some(Self::Selects),
+            (w, K::Pod) if w.is_workload() => Some(Self::Owns),
             (K::Pod, K::Node) => Some(Self::RunsOn),
             (K::Service, K::Service) => Some(Self::Calls),
             _ => None,
@@ -484,6 +488,43 @@ mod tests {
             kind("shop/service/web", "shop/service/api"),
             Some(EdgeKind::Calls)
         );
+    }
+
+    #[test]
+    fn workloads_sit_between_services_and_their_pods() {
+        let deploy = EntityRef::new(EntityKind::Deployment, "shop", "web");
+        let (web, p) = (svc("web"), pod("web-1"));
+        let mut b = GraphBuilder::new();
+        b.add_edge("c1", &web, &deploy).unwrap();
+        b.add_edge("c1", &deploy, &p).unwrap();
+        let g = b.build().0;
+        let kinds: Vec<(String, String, EdgeKind)> =
+            g.edges().into_iter().map(|e| (e.from, e.to, e.kind)).collect();
+        assert!(kinds.contains(&(
+            "shop/service/web".into(),
+            "shop/deployment/web".into(),
+            EdgeKind::Selects
+        )));
+        assert!(kinds.contains(&(
+            "shop/deployment/web".into(),
+            "shop/pod/web-1".into(),
+            EdgeKind::Owns
+        )));
+        // Pods first, then their workload, then the service.
+        let order: Vec<&str> = g
+            .dependency_first()
+            .iter()
+            .map(|&i| g.node(i as usize).key.as_str())
+            .collect();
+        assert_eq!(
+            order,
+            ["shop/pod/web-1", "shop/deployment/web", "shop/service/web"]
+        );
+        // A workload depends on pods only, and nothing but a service selects it.
+        let (n1, front) = (EntityRef::node("n1"), ing("i"));
+        let mut b = GraphBuilder::new();
+        assert!(b.add_edge("c1", &deploy, &n1).is_err());
+        assert!(b.add_edge("c1", &front, &deploy).is_err());
     }
 
     #[test]

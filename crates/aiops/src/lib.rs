@@ -53,7 +53,10 @@ mod state;
 
 pub use baseline::{Baseline, BaselineConfig, Observation, sigmoid_score};
 pub use cluster::RiskRecord;
-pub use detect::{CRITICAL_EVENT_WINDOW_MS, ContainerProblem, Finding, Signals, detect};
+pub use detect::{
+    CRITICAL_EVENT_WINDOW_MS, ContainerProblem, Finding, LatencyRegressionConfig, ROLLOUT_REGRESSION_SCORE,
+    Signals, detect, latency_regression, rollout_regression,
+};
 pub use engine::{Engine, EngineConfig};
 pub use entity::{CLUSTER_SCOPE, EntityKind, EntityRef};
 pub use error::AiopsError;
@@ -70,6 +73,6 @@ pub use metric::{Channel, DEFAULT_WEIGHT, Direction, Metric};
 pub use report::{ClusterReport, ClusterRisk, EntityRisk, Merge, StateChange, TickOutput};
 pub use risk::{
     ClusterLevel, LocalRisk, MetricScore, RiskConfig, RiskLevel, breadth_boost, burn_rate, cluster_risk,
-    growth_factor, growth_ratio, local_risk, propagate, slo_factor, time_weight,
+    growth_factor, growth_ratio, local_risk, propagate, self_weight_of, slo_factor, time_weight,
 };
 pub use state::{Machine, Reason, State, StateConfig, Timers, Transition};

@@ -55,6 +55,12 @@ pub enum Metric {
     HighErrorRate,
     /// Deterministic: P99 latency above an absolute threshold.
     HighLatency,
+    /// Deterministic: P99 latency a multiple of its own learnt baseline, held for a minute, over
+    /// enough requests (service or ingress).
+    LatencyRegression,
+    /// Deterministic: a service that selects this workload turned anomalous within 15 minutes
+    /// after the workload rolled out a new revision (workload).
+    RolloutRegression,
 }
 
 /// Which stage-1 channel of the local risk a metric feeds.
@@ -117,6 +123,8 @@ impl Metric {
             Self::SloBurn => "slo_burn",
             Self::HighErrorRate => "high_error_rate",
             Self::HighLatency => "high_latency",
+            Self::LatencyRegression => "latency_regression",
+            Self::RolloutRegression => "rollout_regression",
         }
     }
 
@@ -132,7 +140,9 @@ impl Metric {
             | Self::NodeNotReady
             | Self::SloBurn
             | Self::HighErrorRate
-            | Self::HighLatency => Channel::Deterministic,
+            | Self::HighLatency
+            | Self::LatencyRegression
+            | Self::RolloutRegression => Channel::Deterministic,
             _ => Channel::Statistical,
         }
     }

@@ -106,6 +106,18 @@ pub fn time_weight(elapsed_ms: i64, config: &RiskConfig) -> f64 {
     config.temporal_floor + (1.0 - config.temporal_floor) * (1.0 - (-elapsed / tau).exp())
 }
 
+/// α of stage 3 for an entity of `kind`: the configured self weight, except 0 for workloads.
+/// A workload is the set of its pods: it passes their mean risk on unmixed (R_final =
+/// max(R_weighted, P)), so a service above it sees the same P as if it selected the pods
+/// directly.
+pub fn self_weight_of(kind: EntityKind, config: &RiskConfig) -> f64 {
+    if kind.is_workload() {
+        0.0
+    } else {
+        config.self_weight
+    }
+}
+
 /// Stage 3 for one entity: its R_final from its R_weighted and its dependencies' R_final.
 /// Returns (P, R_final); P is `None` without dependencies.
 pub fn propagate(r_weighted: f64, dependencies: &[f64], self_weight: f64) -> (Option<f64>, f64) {
@@ -317,6 +329,15 @@ mod tests {
         assert!(close(r, 0.8), "healthy dependencies never lower risk");
         assert_eq!(propagate(0.3, &[], 0.6), (None, 0.3));
         assert!(close(propagate(0.0, &[1.0], 0.6).1, 0.4));
+        let c = RiskConfig::default();
+        assert_eq!(self_weight_of(EntityKind::Service, &c), 0.6);
+        let w = self_weight_of(EntityKind::Deployment, &c);
+        assert_eq!(w, 0.0);
+        assert!(
+            close(propagate(0.0, &[0.9, 0.1], w).1, 0.5),
+            "a workload is its pods' mean"
+        );
+        assert!(close(propagate(0.7, &[0.9, 0.1], w).1, 0.7));
     }
 
     #[test]

@@ -51,6 +51,28 @@ struct World {
     nodes: usize,
     services: usize,
     pods: usize,
+    /// Requests behind each service's P99, when the world reports them (the latency
+    /// regression detector needs them).
+    latency_observations: Option<f64>,
+    /// Service `s` selects Deployment `svc-s`, which owns the pods (instead of selecting the
+    /// pods directly).
+    workloads: bool,
+    /// Now and then (one tick in 200) a service's P99 is three times its usual value for one
+    /// tick: a slow scrape, a GC pause.
+    latency_blips: bool,
+}
+
+impl World {
+    fn flat(nodes: usize, services: usize, pods: usize) -> Self {
+        Self {
+            nodes,
+            services,
+            pods,
+            latency_observations: None,
+            workloads: false,
+            latency_blips: false,
+        }
+    }
 }
 
 #[derive(Default, Clone)]
@@ -59,6 +81,10 @@ struct Fault {
     node_pressure: Option<usize>,
     /// Pods (service, index) in CrashLoopBackOff on a healthy node; their services fail.
     crashing: Vec<(usize, usize)>,
+    /// This service answers 8× slower; the service that calls it waits (3× slower).
+    slow: Option<usize>,
+    /// This service's Deployment rolled out a bad revision at this time: the service fails.
+    bad_rollout: Option<(usize, i64)>,
 }
 
 fn node(i: usize) -> EntityRef {
@@ -69,6 +95,9 @@ fn pod(s: usize, j: usize) -> EntityRef {
 }
 fn service(s: usize) -> EntityRef {
     EntityRef::new(EntityKind::Service, "shop", format!("svc-{s}"))
+}
+fn deployment(s: usize) -> EntityRef {
+    EntityRef::new(EntityKind::Deployment, "shop", format!("svc-{s}"))
 }
 fn ingress(s: usize) -> EntityRef {
     EntityRef::new(EntityKind::Ingress, "shop", format!("ing-{s}"))
@@ -125,26 +154,52 @@ impl World {
                             ..Signals::default()
                         }),
                 );
-                edges.push(EdgeInput::new(service(s), pod(s, j)));
+                if self.workloads {
+                    edges.push(EdgeInput::new(deployment(s), pod(s, j)));
+                } else {
+                    edges.push(EdgeInput::new(service(s), pod(s, j)));
+                }
                 edges.push(EdgeInput::new(pod(s, j), node(on)));
             }
-            let (error_rate, latency) = if failing {
+            let rollout = fault.bad_rollout.filter(|&(b, _)| b == s);
+            if self.workloads {
+                entities.push(EntityInput::new(deployment(s)).with_signals(Signals {
+                    rolled_out_ms: Some(rollout.map_or(T0 - 86_400_000, |(_, at)| at)),
+                    ..Signals::default()
+                }));
+                edges.push(EdgeInput::new(service(s), deployment(s)));
+            }
+            failing |= rollout.is_some();
+            let (error_rate, mut latency) = if failing {
                 (0.25, 600.0)
             } else {
                 ((0.002 + 0.0005 * rng.normal()).max(0.0), rng.around(120.0, 0.05))
             };
+            if fault.slow == Some(s) {
+                latency *= 8.0;
+            } else if fault.slow == Some(s + 1) && s % 3 == 0 {
+                latency *= 3.0;
+            }
+            let ingress_latency = latency + 5.0;
+            if self.latency_blips && rng.unit() < 1.0 / 200.0 {
+                latency *= 3.0;
+            }
             let rps = rng.around(50.0, 0.05);
             entities.push(
                 EntityInput::new(service(s))
                     .with(Metric::ErrorRate, error_rate)
                     .with(Metric::LatencyP99Ms, latency)
-                    .with(Metric::Rps, rps),
+                    .with(Metric::Rps, rps)
+                    .with_signals(Signals {
+                        latency_observations: self.latency_observations,
+                        ..Signals::default()
+                    }),
             );
             if s % 2 == 0 {
                 entities.push(
                     EntityInput::new(ingress(s))
                         .with(Metric::ErrorRate, error_rate)
-                        .with(Metric::LatencyP99Ms, latency + 5.0)
+                        .with(Metric::LatencyP99Ms, ingress_latency)
                         .with(Metric::Rps, rps),
                 );
                 edges.push(EdgeInput::new(ingress(s), service(s)));
@@ -184,11 +239,7 @@ impl Run {
     }
 
     fn small() -> Self {
-        Self::new(World {
-            nodes: 4,
-            services: 6,
-            pods: 2,
-        })
+        Self::new(World::flat(4, 6, 2))
     }
 
     /// Ticks every 10 s for `duration` with `fault`.
@@ -275,10 +326,12 @@ fn node_memory_pressure_is_one_incident_rooted_at_the_node() {
 
 #[test]
 fn a_long_noisy_normal_run_opens_no_incident() {
+    // The services report how many requests their P99 comes from, so the latency regression
+    // detector watches them too.
     let mut run = Run::new(World {
-        nodes: 10,
-        services: 30,
-        pods: 3,
+        latency_observations: Some(3000.0),
+        latency_blips: true,
+        ..World::flat(10, 30, 3)
     });
     run.run(6 * 60 * MINUTE, &Fault::default());
     assert!(run.engine.incidents().is_empty());
@@ -347,6 +400,7 @@ fn separate_pod_incidents_merge_when_their_node_turns_out_to_be_the_cause() {
     let both = Fault {
         node_pressure: Some(0),
         crashing: crashing.crashing.clone(),
+        ..Fault::default()
     };
     run.run(5 * MINUTE, &both);
     let incidents: Vec<_> = run.engine.incidents().iter().collect();
@@ -626,7 +680,7 @@ proptest::proptest! {
                 0 => Fault::default(),
                 1 => node_fault(),
                 2 => Fault { crashing: vec![(1, 1), (3, 0)], ..Fault::default() },
-                _ => Fault { node_pressure: Some(2), crashing: vec![(0, 0)] },
+                _ => Fault { node_pressure: Some(2), crashing: vec![(0, 0)], ..Fault::default() },
             };
             let end = run.now + minutes * MINUTE;
             while run.now < end {
@@ -678,4 +732,126 @@ fn a_short_warning_resolves_from_warning_without_escalating() {
             ..
         }
     )));
+}
+
+#[test]
+fn a_slow_service_is_the_root_cause_of_its_waiting_callers() {
+    // svc-0 calls svc-1 and has an ingress; svc-1 turns 8× slower, svc-0 3× (it waits).
+    let world = || World {
+        latency_observations: Some(3000.0),
+        ..World::flat(4, 6, 2)
+    };
+    let slow = Fault {
+        slow: Some(1),
+        ..Fault::default()
+    };
+    let mut run = Run::new(world());
+    run.warm_up();
+    let injected = run.now;
+    run.run(5 * MINUTE, &slow);
+    let incidents: Vec<_> = run.engine.incidents().iter().collect();
+    assert_eq!(incidents.len(), 1, "{incidents:#?}");
+    let incident = incidents[0];
+    assert_eq!(incident.root_cause, "shop/service/svc-1");
+    // The ingress (latency weight 0.50) warns after the usual two minutes; by then the
+    // services' regressions (held for a minute) lead it to svc-1.
+    let delay = incident.started_at_ms - injected;
+    assert!((2 * MINUTE..=4 * MINUTE).contains(&delay), "{delay}");
+    for caller in ["shop/service/svc-0", "shop/ingress/ing-0"] {
+        assert!(
+            incident.member(caller).is_some(),
+            "{caller} joined: {incident:#?}"
+        );
+    }
+    let why = run.engine.explain(CLUSTER, "shop/service/svc-1").unwrap();
+    let fact = why
+        .metrics
+        .iter()
+        .find(|m| m.metric == Metric::LatencyRegression)
+        .expect("the regression is a finding");
+    assert_eq!(fact.score, 0.90);
+    assert!(
+        fact.reason.as_deref().unwrap().contains("its baseline"),
+        "{fact:?}"
+    );
+    let why = run.engine.explain(CLUSTER, "shop/service/svc-0").unwrap();
+    assert_eq!(why.root_cause, "shop/service/svc-1");
+
+    // The P99 alone, with the seed's statistical weight 0.15, never makes a service risky:
+    // without request counts (so without the detector) only the ingress, whose latency weighs
+    // 0.50, warns, and it is blamed itself.
+    let mut blind = Run::new(World::flat(4, 6, 2));
+    blind.warm_up();
+    blind.run(5 * MINUTE, &slow);
+    let roots: Vec<&str> = blind
+        .engine
+        .incidents()
+        .iter()
+        .map(|i| i.root_cause.as_str())
+        .collect();
+    assert_eq!(roots, ["shop/ingress/ing-0"]);
+}
+
+#[test]
+fn workload_faults_name_the_workload() {
+    let world = || World {
+        workloads: true,
+        ..World::flat(4, 6, 2)
+    };
+    // Both pods of svc-3 crash on healthy nodes.
+    let mut run = Run::new(world());
+    run.warm_up();
+    let crash = Fault {
+        crashing: vec![(3, 0), (3, 1)],
+        ..Fault::default()
+    };
+    run.run(5 * MINUTE, &crash);
+    let incidents: Vec<_> = run.engine.incidents().iter().collect();
+    assert_eq!(incidents.len(), 1, "{incidents:#?}");
+    let incident = incidents[0];
+    assert_eq!(incident.root_cause, "shop/deployment/svc-3");
+    for member in ["shop/pod/svc-3-0", "shop/pod/svc-3-1", "shop/service/svc-3"] {
+        assert!(incident.member(member).is_some(), "{member}: {incident:#?}");
+    }
+    let why = run.engine.explain(CLUSTER, "shop/service/svc-3").unwrap();
+    assert_eq!(why.root_cause, "shop/deployment/svc-3");
+    assert_eq!(
+        why.path_to_root_cause,
+        ["shop/service/svc-3", "shop/deployment/svc-3"]
+    );
+
+    // svc-5's Deployment rolls out a revision whose pods answer errors: the pods look fine,
+    // the service fails, and the rollout just before is blamed.
+    let mut run = Run::new(world());
+    run.warm_up();
+    let rollout = Fault {
+        bad_rollout: Some((5, run.now)),
+        ..Fault::default()
+    };
+    run.run(5 * MINUTE, &rollout);
+    let incidents: Vec<_> = run.engine.incidents().iter().collect();
+    assert_eq!(incidents.len(), 1, "{incidents:#?}");
+    assert_eq!(incidents[0].root_cause, "shop/deployment/svc-5");
+    let why = run.engine.explain(CLUSTER, "shop/deployment/svc-5").unwrap();
+    assert!(
+        why.metrics
+            .iter()
+            .any(|m| m.metric == Metric::RolloutRegression && m.anomalous)
+    );
+
+    // The same failure an hour after the last rollout is the service's own.
+    let mut run = Run::new(world());
+    run.warm_up();
+    let late = Fault {
+        bad_rollout: Some((5, run.now - 60 * MINUTE)),
+        ..Fault::default()
+    };
+    run.run(5 * MINUTE, &late);
+    let roots: Vec<&str> = run
+        .engine
+        .incidents()
+        .iter()
+        .map(|i| i.root_cause.as_str())
+        .collect();
+    assert_eq!(roots, ["shop/service/svc-5"]);
 }
