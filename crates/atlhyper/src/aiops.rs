@@ -79,11 +79,8 @@ pub struct ScenarioResult {
     pub root_cause: Option<String>,
     /// Seconds from the injection to that incident.
     pub delay_s: Option<f64>,
-    /// Whether `root_cause` is the injected entity: the same key, or for an injected
-    /// Deployment one of its pods or the Service in front of it.
+    /// Whether `root_cause` is the injected entity's key, exactly.
     pub root_cause_matches: bool,
-    /// `same key`, `pod of the deployment` or `service of the deployment`.
-    pub matched_by: Option<String>,
     /// The detecting incident.
     pub incident: Option<String>,
     /// Incidents opened before the injection (false positives of the warm-up).
@@ -180,7 +177,7 @@ async fn run_scenario(spec: &str, seed: u64) -> Result<ScenarioResult> {
             .context("the scenario was not scheduled")?
     };
     let end_ms = start_ms + OBSERVE.as_millis() as i64;
-    let mut found: Option<(Incident, Option<&'static str>)> = None;
+    let mut found: Option<Incident> = None;
     let mut first: Option<Incident> = None;
     while rig.now_ms() < end_ms {
         rig.step().await?;
@@ -189,8 +186,8 @@ async fn run_scenario(spec: &str, seed: u64) -> Result<ScenarioResult> {
             if first.is_none() {
                 first = Some(incident.clone());
             }
-            if let Some(how) = rig.matches(&injected, &incident.root_cause) {
-                found = Some((incident.clone(), Some(how)));
+            if incident.root_cause == injected {
+                found = Some(incident.clone());
                 break;
             }
         }
@@ -207,10 +204,8 @@ async fn run_scenario(spec: &str, seed: u64) -> Result<ScenarioResult> {
         .map(|i| i.id.clone())
         .collect();
     rig.stop().await?;
-    let (incident, matched_by) = match found {
-        Some((incident, how)) => (Some(incident), how),
-        None => (first, None),
-    };
+    let root_cause_matches = found.is_some();
+    let incident = found.or(first);
     Ok(ScenarioResult {
         name,
         injected,
@@ -219,8 +214,7 @@ async fn run_scenario(spec: &str, seed: u64) -> Result<ScenarioResult> {
         delay_s: incident
             .as_ref()
             .map(|i| (i.started_at_ms - start_ms) as f64 / 1000.0),
-        root_cause_matches: matched_by.is_some(),
-        matched_by: matched_by.map(str::to_owned),
+        root_cause_matches,
         incident: incident.map(|i| i.id),
         incidents_before_injection: before,
     })
@@ -381,32 +375,6 @@ impl Rig {
             .as_ref()
             .map(|m| m.state.aiops.incidents())
             .unwrap_or_default()
-    }
-
-    /// How `root_cause` names the injected entity, if it does.
-    fn matches(&self, injected: &str, root_cause: &str) -> Option<&'static str> {
-        if root_cause == injected {
-            return Some("same key");
-        }
-        let (namespace, rest) = injected.split_once('/')?;
-        let deployment = rest.strip_prefix("deployment/")?;
-        let (root_ns, root_rest) = root_cause.split_once('/')?;
-        if root_ns != namespace {
-            return None;
-        }
-        if let Some(pod) = root_rest.strip_prefix("pod/") {
-            let sim = self.sim.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-            let owned = sim.pod_names(namespace, deployment).iter().any(|p| p == pod)
-                // A pod replaced since (a rollout, a crash) still carries its ReplicaSet's
-                // name: `<deployment>-<template hash>-<suffix>`.
-                || pod
-                    .strip_prefix(deployment)
-                    .and_then(|tail| tail.strip_prefix('-'))
-                    .is_some_and(|tail| tail.split('-').count() == 2);
-            return owned.then_some("pod of the deployment");
-        }
-        // The simulator gives every workload a Service of its name that selects its pods.
-        (root_rest.strip_prefix("service/") == Some(deployment)).then_some("service of the deployment")
     }
 
     async fn stop(mut self) -> Result<()> {

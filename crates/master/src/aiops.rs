@@ -492,9 +492,13 @@ type WorkloadKey<'a> = (&'a str, &'a str, &'a str);
 ///   a restart within 10 minutes; running but not ready), the last critical Warning event on
 ///   the pod (BackOff, OOMKilling, Failed, Evicted, mount and sandbox failures) and the
 ///   unavailable share of its Deployment (or StatefulSet, DaemonSet);
-/// - **edges**: pod → its node (`runs_on`); service → every pod of each workload whose
-///   selector contains the Service's selector (`selects`); an Ingress object's rules route
-///   their host's ingress entity to the rule's service (`routes_to`);
+/// - **workloads** (`namespace/deployment/name`, `…/statefulset/…`, `…/daemonset/…`): one
+///   entity each; a Deployment's signal `rolled_out_ms` is the creation of its newest
+///   ReplicaSet that still wants pods (its current revision);
+/// - **edges**: pod → its node (`runs_on`); workload → each pod it owns, through its
+///   ReplicaSet for a Deployment (`owns`); service → each workload whose selector contains the
+///   Service's selector (`selects`); an Ingress object's rules route their host's ingress
+///   entity to the rule's service (`routes_to`);
 /// - **nodes**: conditions MemoryPressure, DiskPressure, PIDPressure true, and Ready not true.
 fn add_resources(
     input: &mut ClusterInput,
@@ -535,6 +539,37 @@ fn add_resources(
             );
         }
     }
+    // The current revision of a Deployment: its newest ReplicaSet that still wants pods.
+    let mut rolled_out: HashMap<(&str, &str), i64> = HashMap::new();
+    for rs in &resources.replica_sets {
+        let (Some(owner), Some(created)) = (rs.owner.as_ref(), rs.meta.created_at) else {
+            continue;
+        };
+        if owner.kind != "Deployment" || rs.desired == 0 {
+            continue;
+        }
+        let at = rolled_out
+            .entry((rs.meta.namespace.as_str(), owner.name.as_str()))
+            .or_insert(created.0);
+        *at = (*at).max(created.0);
+    }
+    for (kind, namespace, name) in workloads.keys() {
+        let Some(kind) = workload_kind(kind) else {
+            continue;
+        };
+        if namespace.is_empty() || name.is_empty() {
+            continue;
+        }
+        let signals = atlhyper_aiops::Signals {
+            rolled_out_ms: (kind == EntityKind::Deployment)
+                .then(|| rolled_out.get(&(*namespace, *name)).copied())
+                .flatten(),
+            ..atlhyper_aiops::Signals::default()
+        };
+        input
+            .entities
+            .push(EntityInput::new(EntityRef::new(kind, *namespace, *name)).with_signals(signals));
+    }
     let workload_of = |pod: &atlhyper_model::resources::PodSummary| -> Option<(&str, String)> {
         let owner = pod.owner.as_ref()?;
         let ns = pod.meta.namespace.as_str();
@@ -568,7 +603,6 @@ fn add_resources(
             *at = (*at).max(seen.0);
         }
     }
-    let mut pods_of: BTreeMap<(&str, &str, String), Vec<EntityRef>> = BTreeMap::new();
     for pod in &resources.pods {
         if pod.meta.name.is_empty() || pod.meta.namespace.is_empty() {
             continue;
@@ -611,11 +645,14 @@ fn add_resources(
                 .edges
                 .push(EdgeInput::new(pod_ref.clone(), EntityRef::node(&pod.node)));
         }
-        if let Some((kind, name)) = workload {
-            pods_of
-                .entry((kind, pod.meta.namespace.as_str(), name))
-                .or_default()
-                .push(pod_ref);
+        if let Some((kind, name)) = workload
+            && let Some(entity_kind) = workload_kind(kind)
+            && workloads.contains_key(&(kind, pod.meta.namespace.as_str(), name.as_str()))
+        {
+            input.edges.push(EdgeInput::new(
+                EntityRef::new(entity_kind, &pod.meta.namespace, &name),
+                pod_ref,
+            ));
         }
     }
     for service in &resources.services {
@@ -629,12 +666,11 @@ fn add_resources(
             {
                 continue;
             }
-            for pod in pods_of
-                .get(&(*kind, *ns, (*name).to_owned()))
-                .into_iter()
-                .flatten()
-            {
-                input.edges.push(EdgeInput::new(service_ref.clone(), pod.clone()));
+            if let Some(kind) = workload_kind(kind) {
+                input.edges.push(EdgeInput::new(
+                    service_ref.clone(),
+                    EntityRef::new(kind, *ns, *name),
+                ));
             }
         }
     }
@@ -675,6 +711,16 @@ fn add_resources(
                 .entities
                 .push(EntityInput::new(node_ref).with_signals(signals)),
         }
+    }
+}
+
+/// The engine's kind of a Kubernetes workload kind.
+fn workload_kind(kind: &str) -> Option<EntityKind> {
+    match kind {
+        "Deployment" => Some(EntityKind::Deployment),
+        "StatefulSet" => Some(EntityKind::StatefulSet),
+        "DaemonSet" => Some(EntityKind::DaemonSet),
+        _ => None,
     }
 }
 
@@ -731,6 +777,15 @@ fn traffic_input(entity: EntityRef, traffic: &Traffic, seconds: f64) -> EntityIn
     }
     if responses > 0.0 {
         input.signals.slo_burn_rate = Some(burn_rate_lower_bound(c.failure, responses));
+    }
+    // What the P99 was computed from: the histogram's observations, else (entries) requests.
+    let observations = if c.observations > 0.0 {
+        c.observations
+    } else {
+        c.total
+    };
+    if p99.is_some() && observations > 0.0 {
+        input.signals.latency_observations = Some(observations);
     }
     input
 }
@@ -828,6 +883,7 @@ mod tests {
         assert!(p99 > 90.0 && p99 <= 100.0, "{p99}");
         let burn = api.signals.slo_burn_rate.unwrap();
         assert!(burn > 40.0 && burn < 75.0, "{burn}");
+        assert_eq!(api.signals.latency_observations, Some(400.0));
         // Five responses are too few for an error ratio, but still give RPS and a burn rate of 0.
         let payments = entity(&input, "shop/service/payments");
         assert_eq!(metric(payments, Metric::ErrorRate), None);
@@ -919,7 +975,11 @@ mod tests {
             ],
             "replica_sets": [
                 {"namespace": "shop", "name": "cart-7f", "status": "Degraded", "desired": 2, "ready": 1,
-                 "available": 1, "updated": 2, "images": [], "owner": {"kind": "Deployment", "name": "cart"}},
+                 "available": 1, "updated": 2, "images": [], "owner": {"kind": "Deployment", "name": "cart"},
+                 "created_at": "2026-01-04T23:50:00Z"},
+                {"namespace": "shop", "name": "cart-6e", "status": "Healthy", "desired": 0, "ready": 0,
+                 "available": 0, "updated": 0, "images": [], "owner": {"kind": "Deployment", "name": "cart"},
+                 "created_at": "2026-01-04T23:55:00Z"},
                 {"namespace": "shop", "name": "web-1", "status": "Healthy", "desired": 1, "ready": 1,
                  "available": 1, "updated": 1, "images": [], "owner": {"kind": "Deployment", "name": "web"}}
             ],
@@ -966,14 +1026,26 @@ mod tests {
         for edge in [
             ("shop/pod/cart-7f-a", "_cluster/node/node-1"),
             ("shop/pod/cart-7f-b", "_cluster/node/node-2"),
-            ("shop/service/cart", "shop/pod/cart-7f-a"),
-            ("shop/service/cart", "shop/pod/cart-7f-b"),
+            ("shop/service/cart", "shop/deployment/cart"),
+            ("shop/deployment/cart", "shop/pod/cart-7f-a"),
+            ("shop/deployment/cart", "shop/pod/cart-7f-b"),
+            ("shop/deployment/web", "shop/pod/web-1-a"),
             ("shop/ingress/shop.example.com", "shop/service/web"),
         ] {
             assert!(e.contains(&(edge.0.into(), edge.1.into())), "{edge:?} in {e:?}");
         }
-        // No service selects web's pod; the selector-less service selects nothing.
-        assert!(!e.iter().any(|(_, to)| to == "shop/pod/web-1-a"));
+        // Services select workloads, not their pods; no service selects web; the
+        // selector-less service selects nothing.
+        assert!(
+            !e.iter()
+                .any(|(from, to)| from.contains("/service/") && to.contains("/pod/"))
+        );
+        assert!(!e.iter().any(|(_, to)| to == "shop/deployment/web"));
+        assert!(!e.iter().any(|(from, _)| from == "shop/service/headless"));
+        // A Deployment's rollout is its newest ReplicaSet that still wants pods.
+        let cart = entity(&input, "shop/deployment/cart");
+        assert_eq!(cart.signals.rolled_out_ms, Some(1_767_570_600_000));
+        assert_eq!(entity(&input, "shop/deployment/web").signals.rolled_out_ms, None);
         let mut engine = Engine::new(engine_config()).unwrap();
         let out = engine
             .tick(

@@ -36,13 +36,76 @@ pub fn cell_probabilities(median_ms: f64, sigma: f64) -> [f64; CELLS] {
 struct Effect {
     error_ratio: f64,
     latency_factor: f64,
+    /// Median ms a request to this Service spends waiting on slowed-down Services it calls.
+    wait_ms: f64,
+}
+
+/// Callers wait for their callees: while a Service is slowed down, every request to a Service
+/// whose pods call it takes longer by the callee's extra median latency, weighted by how many
+/// calls the caller makes per request it serves (the caller's outgoing peak rate over its
+/// incoming one, at most 1), and so on up the call graph.
+///
+/// wait(S) = Σ over the flows g from S's workload: min(1, rate(g) / rate into S) ·
+/// (median(g) · (factor(target of g) − 1) + wait(target of g)).
+fn waits(sim: &SimCluster, factors: &[f64]) -> Vec<f64> {
+    fn wait(
+        sim: &SimCluster,
+        factors: &[f64],
+        service: usize,
+        memo: &mut [Option<f64>],
+        visiting: &mut [bool],
+    ) -> f64 {
+        if let Some(w) = memo[service] {
+            return w;
+        }
+        if visiting[service] {
+            // A call cycle: do not wait on ourselves.
+            return 0.0;
+        }
+        visiting[service] = true;
+        let workload = sim.services[service].workload;
+        let incoming: f64 = sim
+            .flows
+            .iter()
+            .filter(|f| f.service == service)
+            .map(|f| f.peak_rps)
+            .sum();
+        let mut total = 0.0;
+        if incoming > 0.0 {
+            for g in sim
+                .flows
+                .iter()
+                .filter(|f| f.client == workload && f.ingress.is_none())
+            {
+                if g.service == service {
+                    continue;
+                }
+                let extra =
+                    g.median_ms * (factors[g.service] - 1.0) + wait(sim, factors, g.service, memo, visiting);
+                total += (g.peak_rps / incoming).min(1.0) * extra;
+            }
+        }
+        visiting[service] = false;
+        memo[service] = Some(total);
+        total
+    }
+    let n = sim.services.len();
+    if factors.iter().all(|&f| f == 1.0) {
+        return vec![0.0; n];
+    }
+    let mut memo = vec![None; n];
+    let mut visiting = vec![false; n];
+    (0..n)
+        .map(|s| wait(sim, factors, s, &mut memo, &mut visiting))
+        .collect()
 }
 
 fn effects(sim: &SimCluster) -> Vec<Effect> {
     let mut out = vec![
         Effect {
             error_ratio: 0.0,
-            latency_factor: 1.0
+            latency_factor: 1.0,
+            wait_ms: 0.0,
         };
         sim.services.len()
     ];
@@ -68,6 +131,10 @@ fn effects(sim: &SimCluster) -> Vec<Effect> {
             }
             _ => {}
         }
+    }
+    let factors: Vec<f64> = out.iter().map(|e| e.latency_factor).collect();
+    for (effect, wait) in out.iter_mut().zip(waits(sim, &factors)) {
+        effect.wait_ms = wait;
     }
     out
 }
@@ -168,7 +235,10 @@ pub fn run(sim: &mut SimCluster, dt_ms: i64) {
         }
         let servers = &ready[sim.services[flow.service].workload];
         let effect = effects[flow.service];
-        let probs = cell_probabilities(flow.median_ms * effect.latency_factor, flow.sigma);
+        let probs = cell_probabilities(
+            flow.median_ms * effect.latency_factor + effect.wait_ms,
+            flow.sigma,
+        );
         let mut per_client = vec![0u64; clients.len()];
         sim.rng.multinomial(n, &vec![1.0; clients.len()], &mut per_client);
         for (ci, &count) in per_client.iter().enumerate() {
@@ -312,6 +382,44 @@ mod tests {
         let below_50: f64 = p[..10].iter().sum();
         assert_eq!(CELL_UPPER_MS[9], 50);
         assert!(below_40 < 0.5 && below_50 > 0.5, "{below_40} {below_50}");
+    }
+
+    #[test]
+    fn callers_wait_for_a_slowed_down_service() {
+        use crate::cluster::SimConfig;
+        use crate::scenario::Scenario;
+        let mut sim = SimCluster::new(SimConfig {
+            bind_listeners: false,
+            ..SimConfig::default()
+        })
+        .unwrap();
+        let wait =
+            |sim: &SimCluster, name: &str| effects(sim)[sim.service_index("shop", name).unwrap()].wait_ms;
+        assert_eq!(wait(&sim, "web"), 0.0, "nobody waits without a regression");
+        sim.schedule(Scenario {
+            fault: Fault::LatencyRegression {
+                namespace: "shop".into(),
+                service: "catalog".into(),
+                factor: 8.0,
+            },
+            start_in_secs: 0,
+            duration_secs: 600,
+        })
+        .unwrap();
+        let close = |a: f64, b: f64| (a - b).abs() < 1e-9;
+        // catalog itself is slower by its factor, not by waiting: its callees are fine.
+        assert_eq!(wait(&sim, "catalog"), 0.0);
+        assert_eq!(wait(&sim, "inventory"), 0.0);
+        assert_eq!(wait(&sim, "cart"), 0.0);
+        // api calls catalog 30 times for every 48 requests it serves: 30/48 · 12 ms · 7.
+        assert!(
+            close(wait(&sim, "api"), 30.0 / 48.0 * 84.0),
+            "{}",
+            wait(&sim, "api")
+        );
+        // web waits on api (36/40) and on catalog directly (6/40).
+        let web = 36.0 / 40.0 * (30.0 / 48.0 * 84.0) + 6.0 / 40.0 * 84.0;
+        assert!(close(wait(&sim, "web"), web), "{}", wait(&sim, "web"));
     }
 
     #[test]

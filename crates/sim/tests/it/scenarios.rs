@@ -132,6 +132,14 @@ async fn error_spike_and_latency_regression_show_in_the_truth() {
     let b = cat.linkerd_buckets();
     // 12 ms × 20: most requests are now slower than 100 ms (index 10 is le=100).
     assert!((b[10] as f64) < 0.3 * cat.total as f64, "{b:?}");
+    // Callers wait: api's callers see it slower too (median 25 ms + 30/48 · 228 ms) …
+    let api = delta.service("shop", "web", "shop", "api").unwrap();
+    let b = api.linkerd_buckets();
+    assert!((b[10] as f64) < 0.3 * api.total as f64, "{b:?}");
+    // … but a service that does not call catalog is as fast as ever (median 5 ms).
+    let inv = delta.service("shop", "cart", "shop", "inventory").unwrap();
+    let b = inv.linkerd_buckets();
+    assert!((b[10] as f64) > 0.99 * inv.total as f64, "{b:?}");
     let (_, truth) = t.get("/sim/truth").await;
     assert!(
         truth["groups"]
