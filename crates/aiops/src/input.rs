@@ -19,9 +19,9 @@ pub struct ClusterInput {
     pub cluster: String,
     #[serde(default)]
     pub entities: Vec<EntityInput>,
-    /// Dependencies `from → to`: ingress → service, service → pod, pod → node,
-    /// service → service (mesh calls). Ends not listed in `entities` are added without
-    /// metrics.
+    /// Dependencies `from → to`: ingress → service, service → workload (or → pod for a pod
+    /// without one), workload → pod, pod → node, service → service (mesh calls). Ends not
+    /// listed in `entities` are added without metrics.
     #[serde(default)]
     pub edges: Vec<EdgeInput>,
 }

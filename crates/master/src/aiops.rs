@@ -5,8 +5,8 @@
 //! [`input_from_snapshot`] is the pure mapping from an [`AgentSnapshot`] to the engine's
 //! [`ClusterInput`]: services from the mesh's SLO counters, service → service edges from the
 //! mesh edges, ingresses from the ingress groups, nodes from node_exporter, and — when the
-//! snapshot carries them — pods, their containers, their nodes and the services that select
-//! them from the Kubernetes resources.
+//! snapshot carries them — pods, their containers and nodes, their workloads (with their
+//! rollouts) and the services that select those, from the Kubernetes resources.
 //!
 //! The whole engine (graphs, baselines, machines, incidents) is one JSON document in the store
 //! (`aiops_state`), written after a tick that changed an entity's state or an incident, else
