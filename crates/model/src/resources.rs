@@ -367,7 +367,7 @@ pub struct ServiceSummary {
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub external_ips: Vec<String>,
     pub ports: Vec<ServicePortSummary>,
-    /// The pod selector as `key=value` pairs (the AIOps graph's service → pod edges).
+    /// The pod selector as `key=value` pairs (the AIOps graph's service → workload edges).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub selector: Vec<String>,
 }
