@@ -415,51 +415,28 @@ pub fn traefik_body(counters: &TraefikCounters, backends: &[(String, String)], n
     // Entry point series: the router series summed over routers and services.
     let mut entry: std::collections::BTreeMap<(&str, u16), StatusCounts> = std::collections::BTreeMap::new();
     for (k, c) in &counters.series {
-        let e = entry.entry((k.method, k.code)).or_default();
-        for i in 0..c.cells.len() {
-            e.cells[i] += c.cells[i];
-        }
-        e.sum_ms += c.sum_ms;
+        entry.entry((k.method, k.code)).or_default().merge(c);
     }
     let open: u64 = counters.series.values().map(StatusCounts::count).sum::<u64>() % 7 + 1;
-    family(
+    let rows: Vec<_> = entry
+        .iter()
+        .map(|((method, code), c)| {
+            let labels = vec![
+                ("code", code.to_string()),
+                ("entrypoint", "web".to_owned()),
+                ("method", (*method).to_owned()),
+                ("protocol", "http".to_owned()),
+            ];
+            (labels, c)
+        })
+        .collect();
+    traefik_level(
         &mut out,
-        "traefik_entrypoint_request_duration_seconds",
-        "histogram",
+        "entrypoint",
         "How long it took to process the request on an entrypoint, partitioned by status code, protocol, and method.",
-    );
-    for ((method, code), c) in &entry {
-        let code_s = code.to_string();
-        let l = [
-            ("code", code_s.as_str()),
-            ("entrypoint", "web"),
-            ("method", method),
-            ("protocol", "http"),
-        ];
-        seconds_histogram(&mut out, "traefik_entrypoint_request_duration_seconds", &l, c);
-    }
-    family(
-        &mut out,
-        "traefik_entrypoint_requests_total",
-        "counter",
         "How many HTTP requests processed on an entrypoint, partitioned by status code, protocol, and method.",
+        &rows,
     );
-    for ((method, code), c) in &entry {
-        let code_s = code.to_string();
-        let l = [
-            ("code", code_s.as_str()),
-            ("entrypoint", "web"),
-            ("method", method),
-            ("protocol", "http"),
-        ];
-        render_sample(
-            &mut out,
-            "traefik_entrypoint_requests_total",
-            &l,
-            c.count() as f64,
-            None,
-        );
-    }
     family(
         &mut out,
         "traefik_open_connections",
@@ -481,95 +458,55 @@ pub fn traefik_body(counters: &TraefikCounters, backends: &[(String, String)], n
         None,
     );
 
-    family(
+    let rows: Vec<_> = counters
+        .series
+        .iter()
+        .map(|(k, c)| {
+            let labels = vec![
+                ("code", k.code.to_string()),
+                ("method", k.method.to_owned()),
+                ("protocol", "http".to_owned()),
+                ("router", k.router.clone()),
+                ("service", k.service.clone()),
+            ];
+            (labels, c)
+        })
+        .collect();
+    traefik_level(
         &mut out,
-        "traefik_router_request_duration_seconds",
-        "histogram",
+        "router",
         "How long it took to process the request on a router, partitioned by service, status code, protocol, and method.",
-    );
-    for (k, c) in &counters.series {
-        let code_s = k.code.to_string();
-        let l = [
-            ("code", code_s.as_str()),
-            ("method", k.method),
-            ("protocol", "http"),
-            ("router", &k.router),
-            ("service", &k.service),
-        ];
-        seconds_histogram(&mut out, "traefik_router_request_duration_seconds", &l, c);
-    }
-    family(
-        &mut out,
-        "traefik_router_requests_total",
-        "counter",
         "How many HTTP requests are processed on a router, partitioned by service, status code, protocol, and method.",
+        &rows,
     );
-    for (k, c) in &counters.series {
-        let code_s = k.code.to_string();
-        let l = [
-            ("code", code_s.as_str()),
-            ("method", k.method),
-            ("protocol", "http"),
-            ("router", &k.router),
-            ("service", &k.service),
-        ];
-        render_sample(
-            &mut out,
-            "traefik_router_requests_total",
-            &l,
-            c.count() as f64,
-            None,
-        );
-    }
 
     // Service series: the same counts without the router.
     let mut svc: std::collections::BTreeMap<(&str, &str, u16), StatusCounts> =
         std::collections::BTreeMap::new();
     for (k, c) in &counters.series {
-        let e = svc.entry((k.service.as_str(), k.method, k.code)).or_default();
-        for i in 0..c.cells.len() {
-            e.cells[i] += c.cells[i];
-        }
-        e.sum_ms += c.sum_ms;
+        svc.entry((k.service.as_str(), k.method, k.code))
+            .or_default()
+            .merge(c);
     }
-    family(
+    let rows: Vec<_> = svc
+        .iter()
+        .map(|((service, method, code), c)| {
+            let labels = vec![
+                ("code", code.to_string()),
+                ("method", (*method).to_owned()),
+                ("protocol", "http".to_owned()),
+                ("service", (*service).to_owned()),
+            ];
+            (labels, c)
+        })
+        .collect();
+    traefik_level(
         &mut out,
-        "traefik_service_request_duration_seconds",
-        "histogram",
+        "service",
         "How long it took to process the request on a service, partitioned by status code, protocol, and method.",
-    );
-    for ((service, method, code), c) in &svc {
-        let code_s = code.to_string();
-        let l = [
-            ("code", code_s.as_str()),
-            ("method", method),
-            ("protocol", "http"),
-            ("service", service),
-        ];
-        seconds_histogram(&mut out, "traefik_service_request_duration_seconds", &l, c);
-    }
-    family(
-        &mut out,
-        "traefik_service_requests_total",
-        "counter",
         "How many HTTP requests processed on a service, partitioned by status code, protocol, and method.",
+        &rows,
     );
-    for ((service, method, code), c) in &svc {
-        let code_s = code.to_string();
-        let l = [
-            ("code", code_s.as_str()),
-            ("method", method),
-            ("protocol", "http"),
-            ("service", service),
-        ];
-        render_sample(
-            &mut out,
-            "traefik_service_requests_total",
-            &l,
-            c.count() as f64,
-            None,
-        );
-    }
     family(
         &mut out,
         "traefik_service_server_up",
@@ -587,6 +524,29 @@ pub fn traefik_body(counters: &TraefikCounters, backends: &[(String, String)], n
     }
     go_process(&mut out, counters.start_ms);
     out
+}
+
+/// One Traefik level's two families over the same label sets:
+/// `traefik_<level>_request_duration_seconds` and `traefik_<level>_requests_total`.
+fn traefik_level(
+    out: &mut String,
+    level: &str,
+    duration_help: &str,
+    requests_help: &str,
+    rows: &[(Vec<(&str, String)>, &StatusCounts)],
+) {
+    let duration = format!("traefik_{level}_request_duration_seconds");
+    family(out, &duration, "histogram", duration_help);
+    for (labels, c) in rows {
+        let l: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        seconds_histogram(out, &duration, &l, c);
+    }
+    let requests = format!("traefik_{level}_requests_total");
+    family(out, &requests, "counter", requests_help);
+    for (labels, c) in rows {
+        let l: Vec<(&str, &str)> = labels.iter().map(|(k, v)| (*k, v.as_str())).collect();
+        render_sample(out, &requests, &l, c.count() as f64, None);
+    }
 }
 
 fn seconds_histogram(out: &mut String, name: &str, labels: &[(&str, &str)], c: &StatusCounts) {

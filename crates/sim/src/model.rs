@@ -293,6 +293,14 @@ impl StatusCounts {
         self.cells.iter().sum()
     }
 
+    /// Adds another series' counts as they are (cells and latency sum).
+    pub fn merge(&mut self, other: &StatusCounts) {
+        for (mine, theirs) in self.cells.iter_mut().zip(&other.cells) {
+            *mine += theirs;
+        }
+        self.sum_ms += other.sum_ms;
+    }
+
     pub fn add(&mut self, cells: &Cells) {
         for (i, c) in cells.iter().enumerate() {
             self.cells[i] += c;
