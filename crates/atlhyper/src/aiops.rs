@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 use atlhyper_agent::push::AgentToken;
-use atlhyper_agent::{Agent, AgentConfig, AgentSettings};
+use atlhyper_agent::{Agent, AgentSettings};
 use atlhyper_aiops::Incident;
 use atlhyper_master::MasterConfig;
 use atlhyper_master::auth::agent_token_hash;
@@ -298,17 +298,11 @@ impl Rig {
             .await
             .context("cannot register the cluster")?;
 
-        let mut agent_config = AgentConfig {
-            cluster_id: CLUSTER.to_owned(),
-            master_url: format!("http://{}", master.agentsdk_addr),
-            listen: String::new(),
-            ..AgentConfig::default()
-        };
-        agent_config.slo.linkerd.traefik_namespace = "ingress".into();
-        agent_config.slo.traefik.enabled = true;
-        agent_config.slo.traefik.namespace = "ingress".into();
-        agent_config.slo.node_exporter.enabled = true;
-        agent_config.spool.dir = dir.path().join("spool");
+        let agent_config = crate::sim::agent_config(
+            CLUSTER,
+            &format!("http://{}", master.agentsdk_addr),
+            dir.path().join("spool"),
+        );
         let agent = Agent::new(AgentSettings {
             cluster_id: CLUSTER.to_owned(),
             config: agent_config,

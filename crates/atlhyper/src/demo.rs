@@ -275,20 +275,9 @@ async fn agent_token(master: &RunningMaster, dir: &Path, name: &str) -> Result<(
 }
 
 fn agent_config(name: &str, agentsdk: &str, dir: &Path, collect_seconds: u64) -> AgentConfig {
-    let mut config = AgentConfig {
-        cluster_id: name.to_owned(),
-        master_url: agentsdk.to_owned(),
-        listen: String::new(),
-        ..AgentConfig::default()
-    };
+    let mut config = crate::sim::agent_config(name, agentsdk, dir.join("spool"));
     config.slo.collect_interval = ConfigDuration::secs(collect_seconds);
-    config.slo.linkerd.traefik_namespace = atlhyper_sim::INGRESS_NAMESPACE.to_owned();
     config.slo.linkerd.scrape_timeout = ConfigDuration::secs(collect_seconds.min(5));
-    config.slo.traefik.enabled = true;
-    config.slo.traefik.namespace = atlhyper_sim::INGRESS_NAMESPACE.to_owned();
-    config.slo.node_exporter.enabled = true;
-    config.slo.node_exporter.namespace = atlhyper_sim::MONITORING_NAMESPACE.to_owned();
-    config.spool.dir = dir.join("spool");
     config.push.max_backoff = ConfigDuration::secs(5);
     config
 }

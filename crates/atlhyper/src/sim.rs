@@ -121,3 +121,26 @@ fn print_urls(server: &SimServer, args: &SimArgs) -> Result<()> {
     out.flush()?;
     Ok(())
 }
+
+/// An agent configuration for a simulated cluster: its Traefik in `ingress` (also the Linkerd
+/// ingress layer) and node_exporter in `monitoring`, ports from the pods' named ports; nothing
+/// served on the agent's own port. `demo` and `aiops evaluate` start from it.
+pub fn agent_config(
+    cluster_id: &str,
+    master_url: &str,
+    spool_dir: std::path::PathBuf,
+) -> atlhyper_agent::AgentConfig {
+    let mut config = atlhyper_agent::AgentConfig {
+        cluster_id: cluster_id.to_owned(),
+        master_url: master_url.to_owned(),
+        listen: String::new(),
+        ..atlhyper_agent::AgentConfig::default()
+    };
+    config.slo.linkerd.traefik_namespace = atlhyper_sim::INGRESS_NAMESPACE.to_owned();
+    config.slo.traefik.enabled = true;
+    config.slo.traefik.namespace = atlhyper_sim::INGRESS_NAMESPACE.to_owned();
+    config.slo.node_exporter.enabled = true;
+    config.slo.node_exporter.namespace = atlhyper_sim::MONITORING_NAMESPACE.to_owned();
+    config.spool.dir = spool_dir;
+    config
+}
