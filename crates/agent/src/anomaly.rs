@@ -3,7 +3,7 @@
 //! | rule | entity | severity |
 //! |---|---|---|
 //! | a container waiting in `CrashLoopBackOff` | the pod | critical |
-//! | a container whose last termination was `OOMKilled` within `oom_window` | the pod | critical |
+//! | a container `OOMKilled` now, or whose last termination was `OOMKilled` within 10 minutes (`atlhyper_model::container`, the window AIOps uses too) | the pod | critical |
 //! | `ImagePullBackOff` / `ErrImagePull` | the pod | warning |
 //! | `CreateContainerConfigError` | the pod | warning |
 //! | `Pending` longer than `pending_after` | the pod | warning |
@@ -16,12 +16,14 @@ use std::collections::BTreeMap;
 use std::time::Duration;
 
 use atlhyper_model::Timestamp;
-use atlhyper_model::resources::{Anomaly, ResourceKind, ResourceSnapshot, Severity, entity_key};
+use atlhyper_model::container::{self, ContainerProblem};
+use atlhyper_model::resources::{
+    Anomaly, ContainerSummary, PodSummary, ResourceKind, ResourceSnapshot, Severity, entity_key,
+};
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct AnomalyRules {
     pub pending_after: Duration,
-    pub oom_window: Duration,
     /// A Deployment with at least this share of its desired replicas unavailable.
     pub unavailable_ratio: f64,
     /// Warning events last seen within this long count.
@@ -32,7 +34,6 @@ impl Default for AnomalyRules {
     fn default() -> Self {
         Self {
             pending_after: Duration::from_secs(300),
-            oom_window: Duration::from_secs(3600),
             unavailable_ratio: 0.75,
             event_window: Duration::from_secs(3600),
         }
@@ -51,6 +52,59 @@ const CRITICAL_EVENT_REASONS: [&str; 9] = [
     "Unhealthy",
     "NodeNotReady",
 ];
+
+/// The anomaly a container problem makes (reason, since, evidence, severity), if any: a
+/// recent restart and unreadiness are left to the AIOps engine, too noisy for this list.
+fn container_anomaly(
+    problem: ContainerProblem,
+    c: &ContainerSummary,
+    pod: &PodSummary,
+) -> Option<(&'static str, Option<Timestamp>, String, Severity)> {
+    let last_exit = c.last_exit_code.map(|e| e.to_string()).unwrap_or_default();
+    Some(match problem {
+        ContainerProblem::CrashLoopBackOff => (
+            "CrashLoopBackOff",
+            c.since.or(pod.meta.created_at),
+            format!(
+                "container {} restarted {} times, waiting in CrashLoopBackOff (last exit: {} {last_exit})",
+                c.name, c.restarts, c.last_reason
+            ),
+            Severity::Critical,
+        ),
+        ContainerProblem::OomKilled => {
+            let now = c.reason == "OOMKilled";
+            (
+                "OOMKilled",
+                if now { c.since } else { c.last_finished_at },
+                format!(
+                    "container {} was killed for exceeding its memory limit (exit 137), {} restarts",
+                    c.name, c.restarts
+                ),
+                Severity::Critical,
+            )
+        }
+        ContainerProblem::ImagePull => (
+            if c.reason == "ErrImagePull" {
+                "ErrImagePull"
+            } else {
+                "ImagePullBackOff"
+            },
+            pod.meta.created_at,
+            format!("container {} cannot pull image {}", c.name, c.image),
+            Severity::Warning,
+        ),
+        ContainerProblem::ConfigError => (
+            "CreateContainerConfigError",
+            pod.meta.created_at,
+            format!(
+                "container {} cannot be created: its configuration (ConfigMap, Secret, env, image name) is invalid ({})",
+                c.name, c.reason
+            ),
+            Severity::Warning,
+        ),
+        ContainerProblem::RecentCrash | ContainerProblem::NotReady => return None,
+    })
+}
 
 fn ms(d: Duration) -> i64 {
     i64::try_from(d.as_millis()).unwrap_or(i64::MAX)
@@ -74,50 +128,10 @@ pub fn detect(snap: &ResourceSnapshot, now_ms: i64, rules: &AnomalyRules) -> Vec
             severity,
         };
         for c in &pod.containers {
-            match (c.state.as_str(), c.reason.as_str()) {
-                ("waiting", "CrashLoopBackOff") => add(anomaly(
-                    "CrashLoopBackOff",
-                    c.since.or(pod.meta.created_at),
-                    format!(
-                        "container {} restarted {} times, waiting in CrashLoopBackOff (last exit: {} {})",
-                        c.name,
-                        c.restarts,
-                        c.last_reason,
-                        c.last_exit_code.map(|e| e.to_string()).unwrap_or_default()
-                    ),
-                    Severity::Critical,
-                )),
-                ("waiting", reason @ ("ImagePullBackOff" | "ErrImagePull")) => add(anomaly(
-                    reason,
-                    pod.meta.created_at,
-                    format!("container {} cannot pull image {}", c.name, c.image),
-                    Severity::Warning,
-                )),
-                ("waiting", "CreateContainerConfigError") => add(anomaly(
-                    "CreateContainerConfigError",
-                    pod.meta.created_at,
-                    format!(
-                        "container {} cannot be created: its configuration (ConfigMap, Secret, env) is invalid",
-                        c.name
-                    ),
-                    Severity::Warning,
-                )),
-                _ => {}
-            }
-            let oom_now = c.state == "terminated" && c.reason == "OOMKilled";
-            let oom_last = c.last_reason == "OOMKilled"
-                && c.last_finished_at
-                    .is_some_and(|t| now_ms - t.0 <= ms(rules.oom_window));
-            if oom_now || oom_last {
-                add(anomaly(
-                    "OOMKilled",
-                    if oom_now { c.since } else { c.last_finished_at },
-                    format!(
-                        "container {} was killed for exceeding its memory limit (exit 137), {} restarts",
-                        c.name, c.restarts
-                    ),
-                    Severity::Critical,
-                ));
+            for problem in container::problems(c, now_ms) {
+                if let Some(a) = container_anomaly(problem, c, pod) {
+                    add(anomaly(a.0, a.1, a.2, a.3));
+                }
             }
         }
         if pod.phase == "Pending"
@@ -227,6 +241,7 @@ pub fn detect(snap: &ResourceSnapshot, now_ms: i64, rules: &AnomalyRules) -> Vec
 #[allow(clippy::field_reassign_with_default)] // snapshots built one kind at a time read better
 mod tests {
     use super::*;
+    use atlhyper_model::ContainerState;
     use atlhyper_model::resources::{
         Condition, ContainerSummary, EventSummary, InvolvedObject, Meta, NodeSummary, PodSummary,
         WorkloadSummary,
@@ -252,7 +267,7 @@ mod tests {
         ContainerSummary {
             name: "app".into(),
             image: "shop/x:1".into(),
-            state: "waiting".into(),
+            state: ContainerState::Waiting,
             reason: reason.into(),
             restarts: 4,
             ..ContainerSummary::default()
@@ -298,7 +313,7 @@ mod tests {
     fn oom_kills_count_while_recent() {
         let mut c = ContainerSummary {
             name: "app".into(),
-            state: "running".into(),
+            state: ContainerState::Running,
             last_reason: "OOMKilled".into(),
             last_exit_code: Some(137),
             last_finished_at: Some(Timestamp(NOW - 120_000)),
@@ -310,8 +325,15 @@ mod tests {
         assert_eq!(a[0].reason, "OOMKilled");
         assert_eq!(a[0].since, Some(Timestamp(NOW - 120_000)));
         c.last_finished_at = Some(Timestamp(NOW - 2 * 3_600_000));
-        snap.pods = vec![pod("a", vec![c])];
+        snap.pods = vec![pod("a", vec![c.clone()])];
         assert!(reasons(&snap).is_empty(), "an OOM kill two hours ago is history");
+        c.last_finished_at = Some(Timestamp(NOW - container::RECENT_TERMINATION_MS - 1));
+        snap.pods = vec![pod("a", vec![c])];
+        assert!(
+            reasons(&snap).is_empty(),
+            "the window is the one AIOps uses: {} minutes",
+            container::RECENT_TERMINATION_MS / 60_000
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use atlhyper_model::resources::ResourceKind;
+use atlhyper_model::{Action, Command, CommandReport, CommandStatus, PolledCommand, Target};
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
 use k8s_openapi::api::core::v1::{
@@ -31,11 +32,6 @@ use tokio_util::sync::CancellationToken;
 use crate::push::MasterClient;
 use crate::resources::Summarize;
 
-/// The longest timeout a command may ask for.
-pub const MAX_TIMEOUT: Duration = Duration::from_secs(600);
-/// Log lines returned when `tail_lines` is not given, and the most that may be asked for.
-const DEFAULT_TAIL_LINES: i64 = 100;
-const MAX_TAIL_LINES: i64 = 5000;
 /// The most log text one result carries.
 const MAX_LOG_BYTES: i64 = 1 << 20;
 /// Commands of one poll run at most this many at once.
@@ -43,89 +39,24 @@ const CONCURRENCY: usize = 8;
 /// The field manager named in patches.
 const FIELD_MANAGER: &str = "atlhyper-agent";
 
-/// One command as the master sends it.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CommandSpec {
-    pub action: String,
-    pub kind: String,
-    pub namespace: String,
-    pub name: String,
-    pub params: Value,
-    pub timeout: Duration,
-}
-
-impl CommandSpec {
-    /// Reads the master's payload; `default_timeout` applies when it names none.
-    pub fn parse(payload: &Value, default_timeout: Duration) -> Result<Self, String> {
-        let text = |key: &str| payload.get(key).and_then(Value::as_str).unwrap_or("").to_owned();
-        let action = text("action");
-        if action.is_empty() {
-            return Err("the command has no action".into());
-        }
-        let timeout = match payload.get("timeout_s") {
-            None | Some(Value::Null) => default_timeout,
-            Some(v) => {
-                let s = v.as_u64().filter(|s| *s > 0).ok_or_else(|| {
-                    format!("timeout_s must be a positive whole number of seconds, not {v}")
-                })?;
-                Duration::from_secs(s).min(MAX_TIMEOUT)
-            }
-        };
-        Ok(Self {
-            action,
-            kind: text("kind"),
-            namespace: text("namespace"),
-            name: text("name"),
-            params: payload.get("params").cloned().unwrap_or(Value::Null),
-            timeout,
-        })
-    }
-
-    fn kind(&self) -> Result<ResourceKind, String> {
-        ResourceKind::parse(&self.kind).ok_or_else(|| format!("unknown kind {:?}", self.kind))
-    }
-
-    fn namespace(&self) -> Result<&str, String> {
-        if self.namespace.is_empty() {
-            Err(format!("{} {} needs a namespace", self.kind, self.name))
-        } else {
-            Ok(&self.namespace)
-        }
-    }
-
-    fn param_str(&self, key: &str) -> Result<Option<&str>, String> {
-        match self.params.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(Value::String(s)) => Ok(Some(s.as_str()).filter(|s| !s.is_empty())),
-            Some(other) => Err(format!("params.{key} must be a string, not {other}")),
-        }
-    }
-
-    fn param_int(&self, key: &str) -> Result<Option<i64>, String> {
-        match self.params.get(key) {
-            None | Some(Value::Null) => Ok(None),
-            Some(v) => v
-                .as_i64()
-                .map(Some)
-                .ok_or_else(|| format!("params.{key} must be a whole number, not {v}")),
-        }
-    }
-
-    fn param_bool(&self, key: &str) -> Result<bool, String> {
-        match self.params.get(key) {
-            None | Some(Value::Null) => Ok(false),
-            Some(Value::Bool(b)) => Ok(*b),
-            Some(other) => Err(format!("params.{key} must be true or false, not {other}")),
-        }
-    }
-}
+/// Why a command failed on the agent: the text of its result's `error`.
+type Failure = String;
 
 /// How a command ended: the status reported to the master, and its result.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Outcome {
     /// `succeeded`, `failed` or `timed_out`.
-    pub status: &'static str,
+    pub status: CommandStatus,
     pub result: Value,
+}
+
+impl Outcome {
+    fn failed(error: impl std::fmt::Display) -> Self {
+        Self {
+            status: CommandStatus::Failed,
+            result: json!({ "error": error.to_string() }),
+        }
+    }
 }
 
 /// Runs commands with one Kubernetes client.
@@ -143,49 +74,57 @@ impl CommandExecutor {
         }
     }
 
-    /// Runs one command payload within its timeout.
-    pub async fn run(&self, payload: &Value) -> Outcome {
-        let spec = match CommandSpec::parse(payload, self.default_timeout) {
-            Ok(spec) => spec,
-            Err(error) => {
-                return Outcome {
-                    status: "failed",
-                    result: json!({ "error": error }),
-                };
-            }
+    /// Runs one polled command within its timeout. A command this version cannot read (a
+    /// newer master's action, a bad parameter) fails with the reason, without running.
+    pub async fn run(&self, polled: &PolledCommand) -> Outcome {
+        let command = match polled.parse() {
+            Ok(command) => command,
+            Err(error) => return Outcome::failed(error),
         };
+        let timeout = command
+            .timeout_s
+            .map_or(self.default_timeout, Duration::from_secs);
         let started = std::time::Instant::now();
-        match tokio::time::timeout(spec.timeout, self.execute(&spec)).await {
+        let elapsed_ms = || u64::try_from(started.elapsed().as_millis()).unwrap_or(u64::MAX);
+        match tokio::time::timeout(timeout, self.execute(&command)).await {
             Ok(Ok(output)) => Outcome {
-                status: "succeeded",
-                result: json!({ "output": output, "duration_ms": started.elapsed().as_millis() as u64 }),
+                status: CommandStatus::Succeeded,
+                result: json!({ "output": output, "duration_ms": elapsed_ms() }),
             },
             Ok(Err(error)) => Outcome {
-                status: "failed",
-                result: json!({ "error": error, "duration_ms": started.elapsed().as_millis() as u64 }),
+                status: CommandStatus::Failed,
+                result: json!({ "error": error, "duration_ms": elapsed_ms() }),
             },
             Err(_) => Outcome {
-                status: "timed_out",
-                result: json!({ "error": format!("{} did not finish within {} s", spec.action, spec.timeout.as_secs()) }),
+                status: CommandStatus::TimedOut,
+                result: json!({ "error": format!("{} did not finish within {} s", command.action.name(), timeout.as_secs()) }),
             },
         }
     }
 
-    /// Runs a parsed command without a timeout; the output JSON on success.
-    pub async fn execute(&self, spec: &CommandSpec) -> Result<Value, String> {
-        if spec.name.is_empty() {
-            return Err("the command names no object".into());
-        }
-        match spec.action.as_str() {
-            "restart" => self.restart(spec).await,
-            "delete_pod" => self.delete_pod(spec).await,
-            "scale" => self.scale(spec).await,
-            "cordon" => self.cordon(spec, true).await,
-            "uncordon" => self.cordon(spec, false).await,
-            "update_image" => self.update_image(spec).await,
-            "logs" => self.logs(spec).await,
-            "get" => self.get(spec).await,
-            other => Err(format!("unknown action {other:?}")),
+    /// Runs a checked command without a timeout; the output JSON on success.
+    pub async fn execute(&self, command: &Command) -> Result<Value, Failure> {
+        let target = &command.target;
+        match &command.action {
+            Action::Restart => self.restart(target).await,
+            Action::DeletePod { grace_period_seconds } => {
+                self.delete_pod(target, *grace_period_seconds).await
+            }
+            Action::Scale { replicas } => self.scale(target, *replicas).await,
+            Action::Cordon => self.cordon(target, true).await,
+            Action::Uncordon => self.cordon(target, false).await,
+            Action::UpdateImage { image, container } => {
+                self.update_image(target, image, container.as_deref()).await
+            }
+            Action::Logs {
+                container,
+                tail_lines,
+                previous,
+            } => {
+                self.logs(target, container.as_deref(), *tail_lines, *previous)
+                    .await
+            }
+            Action::Get => self.get(target).await,
         }
     }
 
@@ -196,207 +135,168 @@ impl CommandExecutor {
         Api::namespaced(self.client.clone(), namespace)
     }
 
-    async fn restart(&self, spec: &CommandSpec) -> Result<Value, String> {
-        let ns = spec.namespace()?;
+    async fn restart(&self, t: &Target) -> Result<Value, Failure> {
+        let ns = &t.namespace;
         let at = k8s_openapi::jiff::Timestamp::now().to_string();
         let patch = Patch::Merge(restart_patch(&at));
         let params = PatchParams::apply(FIELD_MANAGER);
-        match spec.kind()? {
+        match t.kind {
             ResourceKind::Deployment => self
                 .api::<Deployment>(ns)
-                .patch(&spec.name, &params, &patch)
+                .patch(&t.name, &params, &patch)
                 .await
                 .map(drop),
             ResourceKind::StatefulSet => self
                 .api::<StatefulSet>(ns)
-                .patch(&spec.name, &params, &patch)
+                .patch(&t.name, &params, &patch)
                 .await
                 .map(drop),
-            ResourceKind::DaemonSet => self
+            _ => self
                 .api::<DaemonSet>(ns)
-                .patch(&spec.name, &params, &patch)
+                .patch(&t.name, &params, &patch)
                 .await
                 .map(drop),
-            other => {
-                return Err(format!(
-                    "restart works on Deployment, StatefulSet and DaemonSet, not {other}"
-                ));
-            }
         }
-        .map_err(|e| kube_error("restart", spec, &e))?;
+        .map_err(|e| kube_error("restart", t, &e))?;
         Ok(json!({ "restarted_at": at }))
     }
 
-    async fn delete_pod(&self, spec: &CommandSpec) -> Result<Value, String> {
-        if spec.kind()? != ResourceKind::Pod {
-            return Err(format!("delete_pod works on pods, not {}", spec.kind));
-        }
-        let grace = spec.param_int("grace_period_seconds")?;
-        if grace.is_some_and(|g| !(0..=3600).contains(&g)) {
-            return Err("params.grace_period_seconds must be 0 to 3600".into());
-        }
+    async fn delete_pod(&self, t: &Target, grace: Option<u32>) -> Result<Value, Failure> {
         let params = DeleteParams {
-            grace_period_seconds: grace.map(|g| g as u32),
+            grace_period_seconds: grace,
             ..DeleteParams::default()
         };
-        self.api::<Pod>(spec.namespace()?)
-            .delete(&spec.name, &params)
+        self.api::<Pod>(&t.namespace)
+            .delete(&t.name, &params)
             .await
-            .map_err(|e| kube_error("delete", spec, &e))?;
-        Ok(json!({ "deleted": format!("{}/{}", spec.namespace, spec.name) }))
+            .map_err(|e| kube_error("delete", t, &e))?;
+        Ok(json!({ "deleted": format!("{}/{}", t.namespace, t.name) }))
     }
 
-    async fn scale(&self, spec: &CommandSpec) -> Result<Value, String> {
-        let replicas = spec.param_int("replicas")?.ok_or("scale needs params.replicas")?;
-        if !(0..=10_000).contains(&replicas) {
-            return Err(format!("params.replicas must be 0 to 10000, not {replicas}"));
-        }
-        let ns = spec.namespace()?;
+    async fn scale(&self, t: &Target, replicas: u32) -> Result<Value, Failure> {
+        let ns = &t.namespace;
         let patch = Patch::Merge(json!({ "spec": { "replicas": replicas } }));
         let params = PatchParams::default();
-        let scale = match spec.kind()? {
+        let scale = match t.kind {
             ResourceKind::Deployment => {
                 self.api::<Deployment>(ns)
-                    .patch_scale(&spec.name, &params, &patch)
+                    .patch_scale(&t.name, &params, &patch)
                     .await
             }
             ResourceKind::StatefulSet => {
                 self.api::<StatefulSet>(ns)
-                    .patch_scale(&spec.name, &params, &patch)
+                    .patch_scale(&t.name, &params, &patch)
                     .await
             }
-            ResourceKind::ReplicaSet => {
+            _ => {
                 self.api::<ReplicaSet>(ns)
-                    .patch_scale(&spec.name, &params, &patch)
+                    .patch_scale(&t.name, &params, &patch)
                     .await
-            }
-            other => {
-                return Err(format!(
-                    "scale works on Deployment, StatefulSet and ReplicaSet, not {other}"
-                ));
             }
         }
-        .map_err(|e| kube_error("scale", spec, &e))?;
-        Ok(json!({ "replicas": scale.spec.and_then(|s| s.replicas).unwrap_or(replicas as i32) }))
+        .map_err(|e| kube_error("scale", t, &e))?;
+        let now = scale
+            .spec
+            .and_then(|s| s.replicas)
+            .map_or(i64::from(replicas), i64::from);
+        Ok(json!({ "replicas": now }))
     }
 
-    async fn cordon(&self, spec: &CommandSpec, unschedulable: bool) -> Result<Value, String> {
-        if spec.kind()? != ResourceKind::Node {
-            return Err(format!("{} works on nodes, not {}", spec.action, spec.kind));
-        }
+    async fn cordon(&self, t: &Target, unschedulable: bool) -> Result<Value, Failure> {
         let api: Api<Node> = Api::all(self.client.clone());
         let patch = Patch::Merge(json!({ "spec": { "unschedulable": unschedulable } }));
+        let verb = if unschedulable { "cordon" } else { "uncordon" };
         let node = api
-            .patch(&spec.name, &PatchParams::default(), &patch)
+            .patch(&t.name, &PatchParams::default(), &patch)
             .await
-            .map_err(|e| kube_error(&spec.action, spec, &e))?;
+            .map_err(|e| kube_error(verb, t, &e))?;
         Ok(json!({
-            "node": spec.name,
+            "node": t.name,
             "unschedulable": node.spec.and_then(|s| s.unschedulable).unwrap_or(false),
         }))
     }
 
-    async fn update_image(&self, spec: &CommandSpec) -> Result<Value, String> {
-        let image = spec
-            .param_str("image")?
-            .ok_or("update_image needs params.image")?
-            .to_owned();
-        if image.chars().any(char::is_whitespace) {
-            return Err(format!("params.image {image:?} is not an image reference"));
-        }
-        let wanted = spec.param_str("container")?.map(str::to_owned);
-        let ns = spec.namespace()?;
-        let containers = match spec.kind()? {
+    async fn update_image(&self, t: &Target, image: &str, wanted: Option<&str>) -> Result<Value, Failure> {
+        let ns = &t.namespace;
+        let containers = match t.kind {
             ResourceKind::Deployment => self
                 .api::<Deployment>(ns)
-                .get(&spec.name)
+                .get(&t.name)
                 .await
                 .map(|d| d.spec.and_then(|s| s.template.spec).map(|s| s.containers)),
             ResourceKind::StatefulSet => self
                 .api::<StatefulSet>(ns)
-                .get(&spec.name)
+                .get(&t.name)
                 .await
                 .map(|d| d.spec.and_then(|s| s.template.spec).map(|s| s.containers)),
-            ResourceKind::DaemonSet => self
+            _ => self
                 .api::<DaemonSet>(ns)
-                .get(&spec.name)
+                .get(&t.name)
                 .await
                 .map(|d| d.spec.and_then(|s| s.template.spec).map(|s| s.containers)),
-            other => {
-                return Err(format!(
-                    "update_image works on Deployment, StatefulSet and DaemonSet, not {other}"
-                ));
-            }
         }
-        .map_err(|e| kube_error("get", spec, &e))?
+        .map_err(|e| kube_error("get", t, &e))?
         .unwrap_or_default();
         let names: Vec<String> = containers.iter().map(|c| c.name.clone()).collect();
-        let container = pick_container(&names, wanted.as_deref(), &spec.name)?;
+        let container = pick_container(&names, wanted, &t.name)?;
         let previous = containers
             .iter()
             .find(|c| c.name == container)
             .and_then(|c| c.image.clone())
             .unwrap_or_default();
-        let patch = Patch::Strategic(image_patch(&container, &image));
+        let patch = Patch::Strategic(image_patch(&container, image));
         let params = PatchParams::default();
-        match spec.kind()? {
+        match t.kind {
             ResourceKind::Deployment => self
                 .api::<Deployment>(ns)
-                .patch(&spec.name, &params, &patch)
+                .patch(&t.name, &params, &patch)
                 .await
                 .map(drop),
             ResourceKind::StatefulSet => self
                 .api::<StatefulSet>(ns)
-                .patch(&spec.name, &params, &patch)
+                .patch(&t.name, &params, &patch)
                 .await
                 .map(drop),
             _ => self
                 .api::<DaemonSet>(ns)
-                .patch(&spec.name, &params, &patch)
+                .patch(&t.name, &params, &patch)
                 .await
                 .map(drop),
         }
-        .map_err(|e| kube_error("update_image", spec, &e))?;
+        .map_err(|e| kube_error("update_image", t, &e))?;
         Ok(json!({ "container": container, "image": image, "previous_image": previous }))
     }
 
-    async fn logs(&self, spec: &CommandSpec) -> Result<Value, String> {
-        if spec.kind()? != ResourceKind::Pod {
-            return Err(format!("logs works on pods, not {}", spec.kind));
-        }
-        let tail = spec.param_int("tail_lines")?.unwrap_or(DEFAULT_TAIL_LINES);
-        if !(1..=MAX_TAIL_LINES).contains(&tail) {
-            return Err(format!(
-                "params.tail_lines must be 1 to {MAX_TAIL_LINES}, not {tail}"
-            ));
-        }
-        let previous = spec.param_bool("previous")?;
-        let api = self.api::<Pod>(spec.namespace()?);
-        let container = match spec.param_str("container")? {
+    async fn logs(
+        &self,
+        t: &Target,
+        container: Option<&str>,
+        tail_lines: u32,
+        previous: bool,
+    ) -> Result<Value, Failure> {
+        let api = self.api::<Pod>(&t.namespace);
+        let container = match container {
             Some(c) => c.to_owned(),
             None => {
-                let pod = api
-                    .get(&spec.name)
-                    .await
-                    .map_err(|e| kube_error("get", spec, &e))?;
+                let pod = api.get(&t.name).await.map_err(|e| kube_error("get", t, &e))?;
                 let names: Vec<String> = pod
                     .spec
                     .map(|s| s.containers.into_iter().map(|c| c.name).collect())
                     .unwrap_or_default();
-                main_container(&names).ok_or_else(|| format!("pod {} has no containers", spec.name))?
+                main_container(&names).ok_or_else(|| format!("pod {} has no containers", t.name))?
             }
         };
         let params = LogParams {
             container: Some(container.clone()),
-            tail_lines: Some(tail),
+            tail_lines: Some(i64::from(tail_lines)),
             previous,
             limit_bytes: Some(MAX_LOG_BYTES),
             ..LogParams::default()
         };
         let text = api
-            .logs(&spec.name, &params)
+            .logs(&t.name, &params)
             .await
-            .map_err(|e| kube_error("logs", spec, &e))?;
+            .map_err(|e| kube_error("logs", t, &e))?;
         Ok(json!({
             "container": container,
             "previous": previous,
@@ -405,18 +305,17 @@ impl CommandExecutor {
         }))
     }
 
-    async fn get(&self, spec: &CommandSpec) -> Result<Value, String> {
-        let kind = spec.kind()?;
+    async fn get(&self, t: &Target) -> Result<Value, Failure> {
         macro_rules! get {
             (namespaced: $($nv:ident),* ; cluster: $($cv:ident),* $(,)?) => {
-                match kind {
+                match t.kind {
                     $(ResourceKind::$nv => {
-                        let api: Api<$nv> = Api::namespaced(self.client.clone(), spec.namespace()?);
-                        summary_of(api, spec).await
+                        let api: Api<$nv> = Api::namespaced(self.client.clone(), &t.namespace);
+                        summary_of(api, t).await
                     })*
                     $(ResourceKind::$cv => {
                         let api: Api<$cv> = Api::all(self.client.clone());
-                        summary_of(api, spec).await
+                        summary_of(api, t).await
                     })*
                 }
             };
@@ -432,11 +331,8 @@ impl CommandExecutor {
 
 /// The summary of one object: never the object itself, so a Secret's values stay in the
 /// cluster.
-async fn summary_of<K: Summarize>(api: Api<K>, spec: &CommandSpec) -> Result<Value, String> {
-    let object = api
-        .get(&spec.name)
-        .await
-        .map_err(|e| kube_error("get", spec, &e))?;
+async fn summary_of<K: Summarize>(api: Api<K>, t: &Target) -> Result<Value, Failure> {
+    let object = api.get(&t.name).await.map_err(|e| kube_error("get", t, &e))?;
     let mut summary =
         serde_json::to_value(object.summarize()).map_err(|e| format!("cannot encode the summary: {e}"))?;
     if let Some(map) = summary.as_object_mut() {
@@ -499,11 +395,11 @@ pub fn main_container(names: &[String]) -> Option<String> {
         .cloned()
 }
 
-fn kube_error(verb: &str, spec: &CommandSpec, e: &kube::Error) -> String {
-    let object = if spec.namespace.is_empty() {
-        format!("{} {}", spec.kind, spec.name)
+fn kube_error(verb: &str, t: &Target, e: &kube::Error) -> Failure {
+    let object = if t.namespace.is_empty() {
+        format!("{} {}", t.kind, t.name)
     } else {
-        format!("{} {}/{}", spec.kind, spec.namespace, spec.name)
+        format!("{} {}/{}", t.kind, t.namespace, t.name)
     };
     match e {
         kube::Error::Api(status) => format!("{verb} {object}: {} ({})", status.message, status.code),
@@ -535,21 +431,27 @@ pub async fn command_loop(
         match polled {
             Ok(commands) => {
                 backoff.reset();
-                for (id, payload) in commands {
+                for polled in commands {
                     let Ok(slot) = Arc::clone(&slots).acquire_owned().await else {
                         break;
                     };
                     let (master, executor) = (master.clone(), executor.clone());
                     running.spawn(async move {
-                        let outcome = executor.run(&payload).await;
+                        let outcome = executor.run(&polled).await;
+                        let id = polled.id;
                         tracing::info!(
                             id,
-                            status = outcome.status,
-                            action = payload["action"].as_str().unwrap_or(""),
+                            status = %outcome.status,
+                            action = polled.command["action"].as_str().unwrap_or(""),
                             "command done"
                         );
-                        if let Err(e) = master.report_result(&id, outcome.status, &outcome.result).await {
-                            tracing::warn!(id, error = %e, "cannot report a command result");
+                        let report = CommandReport {
+                            id,
+                            status: outcome.status,
+                            result: outcome.result,
+                        };
+                        if let Err(e) = master.report_result(&report).await {
+                            tracing::warn!(id = report.id, error = %e, "cannot report a command result");
                         }
                         drop(slot);
                     });
@@ -570,40 +472,6 @@ pub async fn command_loop(
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn payloads_parse_with_timeouts_and_bad_ones_are_errors() {
-        let spec = CommandSpec::parse(
-            &json!({"action": "scale", "kind": "Deployment", "namespace": "shop", "name": "web", "params": {"replicas": 3}, "timeout_s": 5}),
-            Duration::from_secs(60),
-        )
-        .unwrap();
-        assert_eq!(spec.timeout, Duration::from_secs(5));
-        assert_eq!(spec.param_int("replicas").unwrap(), Some(3));
-        assert_eq!(
-            CommandSpec::parse(
-                &json!({"action": "get", "timeout_s": 10_000}),
-                Duration::from_secs(60)
-            )
-            .unwrap()
-            .timeout,
-            MAX_TIMEOUT
-        );
-        assert!(CommandSpec::parse(&json!({"kind": "Pod"}), Duration::from_secs(1)).is_err());
-        assert!(
-            CommandSpec::parse(
-                &json!({"action": "get", "timeout_s": "x"}),
-                Duration::from_secs(1)
-            )
-            .is_err()
-        );
-        let bad = CommandSpec::parse(
-            &json!({"action": "scale", "params": {"replicas": "three"}}),
-            Duration::from_secs(1),
-        )
-        .unwrap();
-        assert!(bad.param_int("replicas").unwrap_err().contains("whole number"));
-    }
 
     #[test]
     fn containers_are_picked_past_sidecars() {

@@ -74,8 +74,9 @@ pub struct ResourcesConfig {
     pub max_events: usize,
     /// A pod Pending longer than this is an anomaly.
     pub pending_after: ConfigDuration,
-    /// An OOM kill this recent is an anomaly.
-    pub oom_window: ConfigDuration,
+    /// Removed: container problems (OOM kills among them) use one 10-minute window shared
+    /// with the AIOps engine (`atlhyper_model::container`). Kept only to refuse it by name.
+    pub oom_window: Option<ConfigDuration>,
     /// Warning events seen this recently are anomalies.
     pub event_window: ConfigDuration,
 }
@@ -87,7 +88,7 @@ impl Default for ResourcesConfig {
             metrics: true,
             max_events: 1000,
             pending_after: ConfigDuration::secs(300),
-            oom_window: ConfigDuration::secs(3600),
+            oom_window: None,
             event_window: ConfigDuration::secs(3600),
         }
     }
@@ -98,7 +99,6 @@ impl ResourcesConfig {
         crate::resources::WatchSettings {
             rules: crate::anomaly::AnomalyRules {
                 pending_after: self.pending_after.0,
-                oom_window: self.oom_window.0,
                 event_window: self.event_window.0,
                 ..crate::anomaly::AnomalyRules::default()
             },
@@ -337,6 +337,12 @@ impl AgentConfig {
                 "must be more than 0 and at most slo.collect_interval",
             );
         }
+        if self.resources.oom_window.is_some() {
+            return invalid(
+                "resources.oom_window",
+                "was removed: an OOM kill counts for 10 minutes, the window the AIOps engine uses too (docs/resources.md)",
+            );
+        }
         if linkerd.scrape_concurrency == 0 {
             return invalid("slo.linkerd.scrape_concurrency", "must be at least 1");
         }
@@ -383,7 +389,7 @@ impl AgentConfig {
             return invalid("commands.poll_timeout", "must be 1s to 60s");
         }
         if self.commands.timeout.0 < Duration::from_secs(1)
-            || self.commands.timeout.0 > crate::commands::MAX_TIMEOUT
+            || self.commands.timeout.0 > Duration::from_secs(atlhyper_model::command::MAX_TIMEOUT_S)
         {
             return invalid("commands.timeout", "must be 1s to 10m");
         }

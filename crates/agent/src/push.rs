@@ -10,6 +10,7 @@
 
 use std::time::Duration;
 
+use atlhyper_model::{CommandReport, PolledCommand, PolledCommands};
 use reqwest::StatusCode;
 use reqwest::header::{AUTHORIZATION, CONTENT_ENCODING, CONTENT_TYPE};
 
@@ -118,9 +119,10 @@ impl MasterClient {
 }
 
 impl MasterClient {
-    /// Long-polls `GET /agent/commands` for up to `wait`: the `(id, command)` pairs queued for
-    /// this cluster (none when the wait passed).
-    pub async fn poll_commands(&self, wait: Duration) -> Result<Vec<(String, serde_json::Value)>, String> {
+    /// Long-polls `GET /agent/commands` for up to `wait`: the commands queued for this
+    /// cluster (none when the wait passed). Each is still raw, so one this version cannot read
+    /// fails alone.
+    pub async fn poll_commands(&self, wait: Duration) -> Result<Vec<PolledCommand>, String> {
         let url = format!("{}/agent/commands?timeout_s={}", self.base, wait.as_secs().max(1));
         let response = self
             .http
@@ -139,35 +141,20 @@ impl MasterClient {
         if !status.is_success() {
             return Err(format!("GET {url}: HTTP {}: {}", status.as_u16(), body.trim()));
         }
-        let value: serde_json::Value =
-            serde_json::from_str(&body).map_err(|e| format!("GET {url}: invalid json: {e}"))?;
-        let commands = value
-            .get("commands")
-            .and_then(|c| c.as_array())
-            .ok_or_else(|| format!("GET {url}: no commands array in the answer"))?;
-        Ok(commands
-            .iter()
-            .filter_map(|c| {
-                let id = c.get("id")?.as_str()?.to_owned();
-                Some((id, c.get("command").cloned().unwrap_or_default()))
-            })
-            .collect())
+        let polled: PolledCommands =
+            serde_json::from_str(&body).map_err(|e| format!("GET {url}: invalid answer: {e}"))?;
+        Ok(polled.commands)
     }
 
     /// Reports a command's outcome with `POST /agent/result`. An answer of 409 (the master
     /// had already given up on the command) is an error the caller logs and drops.
-    pub async fn report_result(
-        &self,
-        id: &str,
-        status: &str,
-        result: &serde_json::Value,
-    ) -> Result<(), String> {
+    pub async fn report_result(&self, report: &CommandReport) -> Result<(), String> {
         let url = format!("{}/agent/result", self.base);
-        let body = serde_json::json!({"id": id, "status": status, "result": result});
+        let body = serde_json::to_string(report).map_err(|e| format!("POST {url}: cannot encode: {e}"))?;
         let response = self
             .post("/agent/result")
             .header(CONTENT_TYPE, "application/json")
-            .body(body.to_string())
+            .body(body)
             .send()
             .await
             .map_err(|e| format!("POST {url}: {}", error_chain(&e)))?;

@@ -16,7 +16,6 @@ use std::fmt::Debug;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use atlhyper_model::Timestamp;
 use atlhyper_model::resources::{
     ClusterSummary, Condition, ConfigMapSummary, ContainerSummary, CpuMem, CronJobSummary, EventSummary,
     IngressRuleSummary, IngressSummary, InvolvedObject, JobSummary, KindStatus, LimitItem, LimitRangeSummary,
@@ -25,6 +24,8 @@ use atlhyper_model::resources::{
     ResourceSnapshot, SecretSummary, ServiceAccountSummary, ServicePortSummary, ServiceSummary, Severity,
     TaintSummary, WorkloadSummary,
 };
+use atlhyper_model::selector::Requirement;
+use atlhyper_model::{ContainerState, Timestamp};
 use futures::StreamExt as _;
 use k8s_openapi::api::apps::v1::{DaemonSet, Deployment, ReplicaSet, StatefulSet};
 use k8s_openapi::api::batch::v1::{CronJob, Job};
@@ -205,6 +206,32 @@ fn selector_words(s: Option<&LabelSelector>) -> Vec<String> {
     out
 }
 
+/// A workload's `spec.selector` as the wire's typed selector.
+fn typed_selector(s: &LabelSelector) -> atlhyper_model::LabelSelector {
+    let requirement = |e: &k8s_openapi::apimachinery::pkg::apis::meta::v1::LabelSelectorRequirement| {
+        let key = e.key.clone();
+        let values = e.values.clone().unwrap_or_default();
+        match e.operator.as_str() {
+            "In" => Some(Requirement::In { key, values }),
+            "NotIn" => Some(Requirement::NotIn { key, values }),
+            "Exists" => Some(Requirement::Exists { key }),
+            "DoesNotExist" => Some(Requirement::DoesNotExist { key }),
+            // An operator Kubernetes may add later: selecting more than asked is safer for a
+            // graph edge than failing the whole summary.
+            _ => None,
+        }
+    };
+    atlhyper_model::LabelSelector {
+        match_labels: s.match_labels.clone().unwrap_or_default(),
+        match_expressions: s
+            .match_expressions
+            .iter()
+            .flatten()
+            .filter_map(requirement)
+            .collect(),
+    }
+}
+
 fn quantities(map: Option<&BTreeMap<String, Quantity>>, key: &str) -> String {
     map.and_then(|m| m.get(key))
         .map(|q| q.0.clone())
@@ -233,7 +260,7 @@ pub fn summarize_pod(pod: &Pod) -> PodSummary {
         let mut summary = ContainerSummary {
             name: c.name.clone(),
             image: c.image.clone().unwrap_or_default(),
-            state: "unknown".into(),
+            state: ContainerState::Unknown,
             ..ContainerSummary::default()
         };
         if let Some(cs) = cs {
@@ -241,13 +268,13 @@ pub fn summarize_pod(pod: &Pod) -> PodSummary {
             summary.restarts = u32::try_from(cs.restart_count).unwrap_or(0);
             if let Some(state) = &cs.state {
                 if let Some(r) = &state.running {
-                    summary.state = "running".into();
+                    summary.state = ContainerState::Running;
                     summary.since = ts(r.started_at.as_ref());
                 } else if let Some(w) = &state.waiting {
-                    summary.state = "waiting".into();
+                    summary.state = ContainerState::Waiting;
                     summary.reason = w.reason.clone().unwrap_or_default();
                 } else if let Some(t) = &state.terminated {
-                    summary.state = "terminated".into();
+                    summary.state = ContainerState::Terminated;
                     summary.reason = t.reason.clone().unwrap_or_default();
                     summary.since = ts(t.finished_at.as_ref());
                 }
@@ -256,7 +283,7 @@ pub fn summarize_pod(pod: &Pod) -> PodSummary {
                 summary.last_reason = t.reason.clone().unwrap_or_default();
                 summary.last_exit_code = Some(t.exit_code);
                 summary.last_finished_at = ts(t.finished_at.as_ref());
-                if summary.state == "waiting" {
+                if summary.state == ContainerState::Waiting {
                     summary.since = summary.last_finished_at;
                 }
             }
@@ -271,11 +298,11 @@ pub fn summarize_pod(pod: &Pod) -> PodSummary {
         .is_some_and(|c| c.status == "True");
     let display = containers
         .iter()
-        .find(|c| c.state == "waiting" && !c.reason.is_empty())
+        .find(|c| c.state == ContainerState::Waiting && !c.reason.is_empty())
         .or_else(|| {
-            containers
-                .iter()
-                .find(|c| c.state == "terminated" && !c.reason.is_empty() && phase != "Succeeded")
+            containers.iter().find(|c| {
+                c.state == ContainerState::Terminated && !c.reason.is_empty() && phase != "Succeeded"
+            })
         })
         .map(|c| c.reason.clone())
         .unwrap_or_else(|| {
@@ -406,7 +433,6 @@ fn workload(
     images: Vec<String>,
     selector: Option<&LabelSelector>,
 ) -> WorkloadSummary {
-    let selector = selector_words(selector);
     WorkloadSummary {
         meta: meta(m),
         status: workload_status(desired, available, updated),
@@ -417,7 +443,7 @@ fn workload(
         images,
         owner: owner(m),
         conditions: Vec::new(),
-        selector: (!selector.is_empty()).then(|| selector.join(",")),
+        selector: selector.map(typed_selector).filter(|s| !s.is_empty()),
     }
 }
 
@@ -1504,7 +1530,7 @@ mod tests {
         let w = summarize_deployment(&d);
         assert_eq!((w.desired, w.available, w.status.as_str()), (4, 1, "Degraded"));
         assert_eq!(w.images, ["shop/web:2"]);
-        assert_eq!(w.selector.as_deref(), Some("app=web"));
+        assert_eq!(w.selector.map(|s| s.to_string()).as_deref(), Some("app=web"));
         assert_eq!(workload_status(3, 3, 3), "Healthy");
         assert_eq!(workload_status(3, 0, 3), "Unavailable");
         assert_eq!(workload_status(0, 0, 0), "ScaledDown");

@@ -7,34 +7,19 @@ use serde::{Deserialize, Serialize};
 use crate::baseline::Observation;
 use crate::metric::Metric;
 
-/// The worst known state of a pod's containers.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ContainerProblem {
-    /// Waiting or terminated with reason OOMKilled, or running after an OOM kill less than 10
-    /// minutes ago.
-    OomKilled,
-    CrashLoopBackOff,
-    /// CreateContainerConfigError and similar.
-    ConfigError,
-    /// Running, but restarted for another reason less than 10 minutes ago.
-    RecentCrash,
-    /// ImagePullBackOff or ErrImagePull.
-    ImagePull,
-    /// Running but not ready.
-    NotReady,
-}
+/// The worst known state of a pod's containers: classified once, in
+/// [`atlhyper_model::container`], for the agent's anomaly rules and this engine alike.
+pub use atlhyper_model::ContainerProblem;
 
-impl ContainerProblem {
-    pub fn score(self) -> f64 {
-        match self {
-            Self::OomKilled => 0.95,
-            Self::CrashLoopBackOff => 0.90,
-            Self::ConfigError => 0.80,
-            Self::RecentCrash => 0.75,
-            Self::ImagePull => 0.70,
-            Self::NotReady => 0.60,
-        }
+/// The detector score of a container problem, worst highest.
+pub fn container_score(problem: ContainerProblem) -> f64 {
+    match problem {
+        ContainerProblem::OomKilled => 0.95,
+        ContainerProblem::CrashLoopBackOff => 0.90,
+        ContainerProblem::ConfigError => 0.80,
+        ContainerProblem::RecentCrash => 0.75,
+        ContainerProblem::ImagePull => 0.70,
+        ContainerProblem::NotReady => 0.60,
     }
 }
 
@@ -194,7 +179,7 @@ pub fn detect(signals: &Signals, metrics: &[(Metric, f64)], now_ms: i64) -> Vec<
     if let Some(problem) = signals.container {
         push(
             Metric::ContainerAnomaly,
-            problem.score(),
+            container_score(problem),
             format!("container {problem:?}"),
         );
     }

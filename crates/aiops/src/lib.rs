@@ -55,7 +55,7 @@ pub use baseline::{Baseline, BaselineConfig, Observation, sigmoid_score};
 pub use cluster::RiskRecord;
 pub use detect::{
     CRITICAL_EVENT_WINDOW_MS, ContainerProblem, Finding, LatencyRegressionConfig, ROLLOUT_REGRESSION_SCORE,
-    Signals, detect, latency_regression, rollout_regression,
+    Signals, container_score, detect, latency_regression, rollout_regression,
 };
 pub use engine::{Engine, EngineConfig};
 pub use entity::{CLUSTER_SCOPE, EntityKind, EntityRef};

@@ -8,7 +8,7 @@ use std::io::Read;
 use std::sync::Arc;
 use std::time::Duration;
 
-use atlhyper_model::{AgentSnapshot, SNAPSHOT_VERSION};
+use atlhyper_model::{AgentSnapshot, CommandReport, PolledCommand, PolledCommands, SNAPSHOT_VERSION};
 use axum::body::Bytes;
 use axum::extract::{DefaultBodyLimit, FromRequestParts, Query, State};
 use axum::http::request::Parts;
@@ -191,7 +191,7 @@ async fn commands(
     State(state): State<SharedState>,
     agent: Agent,
     Query(q): Query<PollQuery>,
-) -> ApiResult<Json<Value>> {
+) -> ApiResult<Json<PolledCommands>> {
     state.hub.heartbeat(&agent.cluster_id, state.now());
     let wait = Duration::from_secs(q.timeout_s.unwrap_or(30).min(MAX_POLL_SECONDS));
     let deadline = tokio::time::Instant::now() + wait;
@@ -206,36 +206,27 @@ async fn commands(
             .claim_commands(&agent.cluster_id, 16, state.now())
             .await?;
         if !claimed.is_empty() {
-            let payloads: Vec<Value> = claimed.iter().map(agent_view).collect();
-            return Ok(Json(json!({ "commands": payloads })));
+            return Ok(Json(PolledCommands {
+                commands: claimed.iter().map(agent_view).collect::<ApiResult<_>>()?,
+            }));
         }
         if tokio::time::timeout_at(deadline, notified).await.is_err() {
-            return Ok(Json(json!({ "commands": [] })));
+            return Ok(Json(PolledCommands::default()));
         }
     }
 }
 
-fn agent_view(command: &CommandRecord) -> Value {
-    json!({ "id": command.id, "command": command.payload })
-}
-
-#[derive(Debug, Deserialize)]
-struct CommandResult {
-    id: String,
-    status: String,
-    #[serde(default)]
-    result: Value,
+fn agent_view(command: &CommandRecord) -> ApiResult<PolledCommand> {
+    Ok(PolledCommand {
+        id: command.id.clone(),
+        command: serde_json::to_value(&command.command)
+            .map_err(|e| ApiError::internal(format!("cannot encode command {}: {e}", command.id)))?,
+    })
 }
 
 async fn result(State(state): State<SharedState>, agent: Agent, body: Bytes) -> ApiResult<Json<Value>> {
-    let report: CommandResult = serde_json::from_slice(&body)
+    let report: CommandReport = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("invalid result json: {e}")))?;
-    if !matches!(report.status.as_str(), "succeeded" | "failed" | "timed_out") {
-        return Err(ApiError::bad_request(format!(
-            "invalid status {:?}: expected succeeded, failed or timed_out",
-            report.status
-        )));
-    }
     let command = state
         .store
         .command(&report.id)
@@ -247,7 +238,7 @@ async fn result(State(state): State<SharedState>, agent: Agent, body: Bytes) -> 
                 report.id, agent.cluster_id
             ))
         })?;
-    if !matches!(command.status.as_str(), "pending" | "running") {
+    if command.status.is_final() {
         // Timed out by the master already (or reported twice): the first outcome stands.
         return Err(ApiError::new(
             StatusCode::CONFLICT,
@@ -257,7 +248,7 @@ async fn result(State(state): State<SharedState>, agent: Agent, body: Bytes) -> 
     let now = state.now();
     state
         .store
-        .finish_command(&command.id, &report.status, &report.result, now)
+        .finish_command(&command.id, report.status, &report.result, now)
         .await?;
     Metrics::inc(&state.metrics.commands_finished);
     state
@@ -269,8 +260,8 @@ async fn result(State(state): State<SharedState>, agent: Agent, body: Bytes) -> 
             action: "command.result".into(),
             target: format!("cluster/{}/command/{}", agent.cluster_id, command.id),
             source_addr: String::new(),
-            result: report.status.clone(),
-            detail: command.payload.to_string(),
+            result: report.status.as_str().to_owned(),
+            detail: serde_json::to_string(&command.command).unwrap_or_default(),
         })
         .await?;
     Ok(Json(json!({ "status": "ok" })))

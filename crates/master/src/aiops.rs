@@ -18,9 +18,8 @@ use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::Mutex;
 
 use atlhyper_aiops::{
-    ClusterInput, ClusterRisk, ContainerProblem, DependencyGraph, EdgeInput, Engine, EngineConfig,
-    EntityInput, EntityKind, EntityRef, EntityRisk, Explanation, Incident, Metric, Statistics, TickInput,
-    TickOutput,
+    ClusterInput, ClusterRisk, DependencyGraph, EdgeInput, Engine, EngineConfig, EntityInput, EntityKind,
+    EntityRef, EntityRisk, Explanation, Incident, Metric, Statistics, TickInput, TickOutput,
 };
 use atlhyper_model::{AgentSnapshot, SloCounters, SloType, Timestamp};
 
@@ -465,8 +464,6 @@ pub fn input_from_snapshot(snapshot: &AgentSnapshot) -> ClusterInput {
     input
 }
 
-/// A pod restarted or was OOM-killed less than this long ago: a recent crash.
-const RECENT_CRASH_MS: i64 = 10 * 60_000;
 /// Warning event reasons that count as critical for the pod they are about.
 const CRITICAL_EVENTS: [&str; 8] = [
     "BackOff",
@@ -519,18 +516,16 @@ fn add_resources(
             ))
         })
         .collect();
-    let mut workloads: BTreeMap<WorkloadKey<'_>, (Vec<&str>, Option<f64>)> = BTreeMap::new();
+    let no_selector = atlhyper_model::LabelSelector::default();
+    let mut workloads: BTreeMap<WorkloadKey<'_>, (&atlhyper_model::LabelSelector, Option<f64>)> =
+        BTreeMap::new();
     for (kind, list) in [
         ("Deployment", &resources.deployments),
         ("StatefulSet", &resources.stateful_sets),
         ("DaemonSet", &resources.daemon_sets),
     ] {
         for w in list {
-            let selector: Vec<&str> = w
-                .selector
-                .as_deref()
-                .map(|s| s.split(',').map(str::trim).filter(|x| !x.is_empty()).collect())
-                .unwrap_or_default();
+            let selector = w.selector.as_ref().unwrap_or(&no_selector);
             let ratio = (w.desired > 0)
                 .then(|| f64::from(w.desired.saturating_sub(w.available)) / f64::from(w.desired));
             workloads.insert(
@@ -628,7 +623,7 @@ fn add_resources(
         }
         let workload = workload_of(pod);
         entity.signals = atlhyper_aiops::Signals {
-            container: container_problem(pod, now),
+            container: atlhyper_model::container::worst_problem(&pod.containers, now),
             last_critical_event_ms: last_event
                 .get(&(pod.meta.namespace.as_str(), pod.meta.name.as_str()))
                 .copied(),
@@ -660,10 +655,14 @@ fn add_resources(
             continue;
         }
         let service_ref = EntityRef::new(EntityKind::Service, &service.meta.namespace, &service.meta.name);
+        let wanted: BTreeMap<String, String> = service
+            .selector
+            .iter()
+            .filter_map(|pair| pair.split_once('='))
+            .map(|(k, v)| (k.to_owned(), v.to_owned()))
+            .collect();
         for ((kind, ns, name), (selector, _)) in &workloads {
-            if *ns != service.meta.namespace
-                || !service.selector.iter().all(|s| selector.contains(&s.as_str()))
-            {
+            if *ns != service.meta.namespace || !selector.implies(&wanted) {
                 continue;
             }
             if let Some(kind) = workload_kind(kind) {
@@ -724,38 +723,6 @@ fn workload_kind(kind: &str) -> Option<EntityKind> {
     }
 }
 
-/// The worst state of a pod's containers at `now_ms`, in the detector's order.
-fn container_problem(pod: &atlhyper_model::resources::PodSummary, now_ms: i64) -> Option<ContainerProblem> {
-    let recent = |c: &atlhyper_model::resources::ContainerSummary| {
-        c.last_finished_at
-            .is_some_and(|t| (0..=RECENT_CRASH_MS).contains(&(now_ms - t.0)))
-    };
-    pod.containers
-        .iter()
-        .filter_map(|c| {
-            let reason = c.reason.as_str();
-            if reason == "OOMKilled" || (c.last_reason == "OOMKilled" && recent(c)) {
-                Some(ContainerProblem::OomKilled)
-            } else if reason == "CrashLoopBackOff" {
-                Some(ContainerProblem::CrashLoopBackOff)
-            } else if matches!(
-                reason,
-                "CreateContainerConfigError" | "CreateContainerError" | "InvalidImageName"
-            ) {
-                Some(ContainerProblem::ConfigError)
-            } else if c.state == "running" && recent(c) {
-                Some(ContainerProblem::RecentCrash)
-            } else if matches!(reason, "ImagePullBackOff" | "ErrImagePull") {
-                Some(ContainerProblem::ImagePull)
-            } else if c.state == "running" && !c.ready {
-                Some(ContainerProblem::NotReady)
-            } else {
-                None
-            }
-        })
-        .max_by(|a, b| a.score().total_cmp(&b.score()))
-}
-
 /// A service's or an ingress's metrics and burn rate from its summed traffic.
 fn traffic_input(entity: EntityRef, traffic: &Traffic, seconds: f64) -> EntityInput {
     let c = &traffic.counters;
@@ -809,6 +776,7 @@ pub fn burn_rate_lower_bound(failures: f64, responses: f64) -> f64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use atlhyper_model::ContainerProblem;
     use serde_json::json;
 
     fn snapshot(value: serde_json::Value) -> AgentSnapshot {

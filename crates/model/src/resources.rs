@@ -10,7 +10,7 @@ use std::fmt;
 
 use serde::{Deserialize, Serialize};
 
-use crate::Timestamp;
+use crate::{ContainerState, LabelSelector, Timestamp};
 
 /// The 20 kinds, in the order the original lists them.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize, Deserialize)]
@@ -194,8 +194,7 @@ pub struct ContainerSummary {
     pub image: String,
     pub ready: bool,
     pub restarts: u32,
-    /// `running`, `waiting`, `terminated` or `unknown`.
-    pub state: String,
+    pub state: ContainerState,
     /// The waiting or terminated reason (`CrashLoopBackOff`, `OOMKilled`, …).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub reason: String,
@@ -306,8 +305,9 @@ pub struct WorkloadSummary {
     pub owner: Option<OwnerRef>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub conditions: Vec<Condition>,
+    /// The pod selector (`spec.selector`); on the wire in kubectl's syntax.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub selector: Option<String>,
+    pub selector: Option<LabelSelector>,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -1,7 +1,8 @@
 //! Queueing commands for an agent and reading their outcome. The agent fetches them with the
 //! AgentSDK long poll and reports back with `POST /agent/result`.
 
-use atlhyper_model::ResourceKind;
+use atlhyper_model::command::DEFAULT_TIMEOUT_S;
+use atlhyper_model::{Action, Command, CommandStatus, ResourceKind, Target};
 use axum::Json;
 use axum::extract::{Path, Query, State};
 use axum::response::Response;
@@ -24,18 +25,6 @@ pub fn routes() -> OpenApiRouter<SharedState> {
         .routes(routes!(command_status))
 }
 
-/// Actions an agent runs, and whether each changes the cluster (and so needs `confirm`).
-const ACTIONS: [(&str, bool); 8] = [
-    ("restart", true),
-    ("delete_pod", true),
-    ("scale", true),
-    ("cordon", true),
-    ("uncordon", true),
-    ("update_image", true),
-    ("logs", false),
-    ("get", false),
-];
-
 #[derive(Debug, Deserialize, Serialize, ToSchema)]
 pub struct CommandRequest {
     pub action: String,
@@ -55,79 +44,29 @@ pub struct CommandRequest {
     pub timeout_s: Option<u64>,
 }
 
-/// A command's timeout when the request names none, and the longest one allowed.
-pub const DEFAULT_TIMEOUT_S: u64 = 60;
-pub const MAX_TIMEOUT_S: u64 = 600;
-
-/// Which kinds each action works on (`None`: every kind).
-fn action_kinds(action: &str) -> Option<&'static [ResourceKind]> {
-    use ResourceKind as K;
-    match action {
-        "restart" | "update_image" => Some(&[K::Deployment, K::StatefulSet, K::DaemonSet]),
-        "scale" => Some(&[K::Deployment, K::StatefulSet, K::ReplicaSet]),
-        "delete_pod" | "logs" => Some(&[K::Pod]),
-        "cordon" | "uncordon" => Some(&[K::Node]),
-        _ => None,
+/// Builds the checked command of a request: the one definition of every action, kind and
+/// parameter rule, shared with the agent (`atlhyper_model::command`).
+fn command_of(req: &CommandRequest, created_by: &str) -> ApiResult<Command> {
+    if req.name.is_empty() || req.kind.is_empty() {
+        return Err(ApiError::bad_request("kind and name are required"));
     }
-}
-
-/// Checks what the agent would refuse anyway, so the caller learns at once: the kind, the
-/// namespace, the parameters.
-fn validate(req: &CommandRequest) -> ApiResult<ResourceKind> {
+    let bad = |e: atlhyper_model::CommandError| ApiError::bad_request(e.0);
+    let action = Action::parse(&req.action, &req.params).map_err(bad)?;
+    if action.mutates() && !req.confirm {
+        return Err(ApiError::bad_request(format!(
+            "{} changes the cluster: send \"confirm\": true",
+            req.action
+        )));
+    }
     let kind = ResourceKind::parse(&req.kind)
         .ok_or_else(|| ApiError::bad_request(format!("unknown kind {:?}", req.kind)))?;
-    if let Some(kinds) = action_kinds(&req.action)
-        && !kinds.contains(&kind)
-    {
-        let names: Vec<&str> = kinds.iter().map(|k| k.as_str()).collect();
-        return Err(ApiError::bad_request(format!(
-            "{} works on {}, not {kind}",
-            req.action,
-            names.join(", ")
-        )));
-    }
-    if kind.namespaced() && req.namespace.is_empty() {
-        return Err(ApiError::bad_request(format!("a {kind} needs a namespace")));
-    }
-    let param = |key: &str| req.params.get(key).filter(|v| !v.is_null());
-    match req.action.as_str() {
-        "scale" => {
-            let replicas = param("replicas").and_then(Value::as_i64);
-            if !replicas.is_some_and(|r| (0..=10_000).contains(&r)) {
-                return Err(ApiError::bad_request(
-                    "scale needs params.replicas, a whole number 0 to 10000",
-                ));
-            }
-        }
-        "update_image"
-            if param("image")
-                .and_then(Value::as_str)
-                .is_none_or(|i| i.trim().is_empty()) =>
-        {
-            return Err(ApiError::bad_request("update_image needs params.image"));
-        }
-        "logs" => {
-            if let Some(t) = param("tail_lines")
-                && !t.as_i64().is_some_and(|t| (1..=5000).contains(&t))
-            {
-                return Err(ApiError::bad_request("params.tail_lines must be 1 to 5000"));
-            }
-            if let Some(p) = param("previous")
-                && !p.is_boolean()
-            {
-                return Err(ApiError::bad_request("params.previous must be true or false"));
-            }
-        }
-        _ => {}
-    }
-    if let Some(t) = req.timeout_s
-        && !(1..=MAX_TIMEOUT_S).contains(&t)
-    {
-        return Err(ApiError::bad_request(format!(
-            "timeout_s must be 1 to {MAX_TIMEOUT_S}"
-        )));
-    }
-    Ok(kind)
+    let target = Target {
+        kind,
+        namespace: req.namespace.clone(),
+        name: req.name.clone(),
+    };
+    let timeout = req.timeout_s.unwrap_or(DEFAULT_TIMEOUT_S);
+    Command::new(action, target, Some(timeout), created_by.to_owned()).map_err(bad)
 }
 
 /// Times out every command past its deadline, with an audit row for each. Called before
@@ -150,7 +89,7 @@ pub async fn expire_overdue(state: &SharedState) -> ApiResult<()> {
                 target: format!("cluster/{}/command/{}", command.cluster_id, command.id),
                 source_addr: String::new(),
                 result: "timed_out".into(),
-                detail: command.payload.to_string(),
+                detail: serde_json::to_string(&command.command).unwrap_or_default(),
             })
             .await?;
     }
@@ -188,36 +127,14 @@ pub async fn enqueue_as(
     let detail = serde_json::to_string(&req).unwrap_or_default();
     let outcome = async {
         find(state, &cluster_id).await?;
-        let Some((_, mutating)) = ACTIONS.iter().find(|(a, _)| *a == req.action) else {
-            let known: Vec<&str> = ACTIONS.iter().map(|(a, _)| *a).collect();
-            return Err(ApiError::bad_request(format!(
-                "unknown action {:?}; known: {}",
-                req.action,
-                known.join(", ")
-            )));
-        };
-        if *mutating && !req.confirm {
-            return Err(ApiError::bad_request(format!(
-                "{} changes the cluster: send \"confirm\": true",
-                req.action
-            )));
-        }
-        if req.name.is_empty() || req.kind.is_empty() {
-            return Err(ApiError::bad_request("kind and name are required"));
-        }
-        let kind = validate(&req)?;
+        let command = command_of(&req, &user.username)?;
         let id = new_command_id()?;
         let now = state.now();
         let record = CommandRecord {
             id: id.clone(),
             cluster_id: cluster_id.clone(),
-            payload: json!({
-                "action": req.action, "kind": kind.as_str(),
-                "namespace": if kind.namespaced() { req.namespace.as_str() } else { "" },
-                "name": req.name, "params": req.params, "created_by": user.username,
-                "timeout_s": req.timeout_s.unwrap_or(DEFAULT_TIMEOUT_S),
-            }),
-            status: "pending".into(),
+            command,
+            status: CommandStatus::Pending,
             created_by: user.username.clone(),
             created_at: now,
             updated_at: now,
@@ -312,14 +229,14 @@ pub async fn list_commands_of(
     if !(1..=500).contains(&limit) {
         return Err(ApiError::bad_request("limit must be 1 to 500"));
     }
-    let status = q.status.as_deref().filter(|s| !s.is_empty());
-    if let Some(s) = status
-        && !matches!(s, "pending" | "running" | "succeeded" | "failed" | "timed_out")
-    {
-        return Err(ApiError::bad_request(format!(
-            "status must be pending, running, succeeded, failed or timed_out, not {s:?}"
-        )));
-    }
+    let status = match q.status.as_deref().filter(|s| !s.is_empty()) {
+        None => None,
+        Some(s) => Some(CommandStatus::parse(s).ok_or_else(|| {
+            ApiError::bad_request(format!(
+                "status must be pending, running, succeeded, failed or timed_out, not {s:?}"
+            ))
+        })?),
+    };
     expire_overdue(state).await?;
     let (items, total) = state
         .store

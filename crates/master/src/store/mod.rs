@@ -10,7 +10,7 @@ mod sqlite;
 pub use sqlite::SqliteStore;
 
 use async_trait::async_trait;
-use atlhyper_model::{AgentSnapshot, SloCounters, SloGroupKey, SloType, Timestamp};
+use atlhyper_model::{AgentSnapshot, Command, CommandStatus, SloCounters, SloGroupKey, SloType, Timestamp};
 use serde::{Deserialize, Serialize};
 
 /// Milliseconds in one minute and one hour: the two storage resolutions.
@@ -136,10 +136,10 @@ pub struct AuditFilter {
 pub struct CommandRecord {
     pub id: String,
     pub cluster_id: String,
-    /// The command as the agent receives it (JSON).
-    pub payload: serde_json::Value,
-    /// `pending`, `running`, `succeeded`, `failed` or `timed_out`.
-    pub status: String,
+    /// The command as the agent receives it (`payload` on the wire and in the table).
+    #[serde(rename = "payload")]
+    pub command: Command,
+    pub status: CommandStatus,
     pub created_by: String,
     pub created_at: Timestamp,
     pub updated_at: Timestamp,
@@ -244,7 +244,7 @@ pub trait Store: Send + Sync + 'static {
     async fn finish_command(
         &self,
         id: &str,
-        status: &str,
+        status: CommandStatus,
         result: &serde_json::Value,
         now: Timestamp,
     ) -> StoreResult<()>;
@@ -254,7 +254,7 @@ pub trait Store: Send + Sync + 'static {
     async fn commands(
         &self,
         cluster_id: &str,
-        status: Option<&str>,
+        status: Option<CommandStatus>,
         limit: u32,
         offset: u32,
     ) -> StoreResult<(Vec<CommandRecord>, u64)>;

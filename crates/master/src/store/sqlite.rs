@@ -32,7 +32,7 @@ use std::path::Path;
 use std::time::Duration;
 
 use async_trait::async_trait;
-use atlhyper_model::{AgentSnapshot, SloCounters, SloGroupKey, SloType, Timestamp};
+use atlhyper_model::{AgentSnapshot, Command, CommandStatus, SloCounters, SloGroupKey, SloType, Timestamp};
 use sqlx::sqlite::{
     SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
     SqliteSynchronous,
@@ -638,8 +638,8 @@ impl Store for SqliteStore {
         )
         .bind(&command.id)
         .bind(&command.cluster_id)
-        .bind(command.payload.to_string())
-        .bind(&command.status)
+        .bind(encode_command(&command.command)?)
+        .bind(command.status.as_str())
         .bind(&command.created_by)
         .bind(command.created_at.0)
         .bind(command.updated_at.0)
@@ -683,14 +683,14 @@ impl Store for SqliteStore {
     async fn finish_command(
         &self,
         id: &str,
-        status: &str,
+        status: CommandStatus,
         result: &serde_json::Value,
         now: Timestamp,
     ) -> StoreResult<()> {
         let changed =
             sqlx::query("UPDATE commands SET status = $2, result = $3, updated_at = $4 WHERE id = $1")
                 .bind(id)
-                .bind(status)
+                .bind(status.as_str())
                 .bind(result.to_string())
                 .bind(now.0)
                 .execute(&self.pool)
@@ -713,10 +713,11 @@ impl Store for SqliteStore {
     async fn commands(
         &self,
         cluster_id: &str,
-        status: Option<&str>,
+        status: Option<CommandStatus>,
         limit: u32,
         offset: u32,
     ) -> StoreResult<(Vec<CommandRecord>, u64)> {
+        let status = status.map(CommandStatus::as_str);
         let total: i64 = sqlx::query_scalar(
             "SELECT COUNT(*) FROM commands WHERE cluster_id = $1 AND ($2 IS NULL OR status = $2)",
         )
@@ -1517,6 +1518,13 @@ fn user_record((username, password_hash, role, created_at): (String, String, Str
     }
 }
 
+fn encode_command(command: &Command) -> StoreResult<String> {
+    serde_json::to_string(command).map_err(|e| StoreError::Invalid {
+        what: "command",
+        message: e.to_string(),
+    })
+}
+
 /// id, cluster_id, payload, status, created_by, created_at, updated_at, result.
 type CommandRow = (String, String, String, String, String, i64, i64, Option<String>);
 
@@ -1525,8 +1533,9 @@ fn command_record(row: CommandRow) -> StoreResult<CommandRecord> {
     Ok(CommandRecord {
         id,
         cluster_id,
-        payload: serde_json::from_str(&payload).map_err(|e| corrupt("commands.payload", e))?,
-        status,
+        command: serde_json::from_str(&payload).map_err(|e| corrupt("commands.payload", e))?,
+        status: CommandStatus::parse(&status)
+            .ok_or_else(|| corrupt("commands.status", format!("{status:?}")))?,
         created_by,
         created_at: Timestamp(created_at),
         updated_at: Timestamp(updated_at),

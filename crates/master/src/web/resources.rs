@@ -22,6 +22,7 @@ use crate::gateway::resources::{
     list_resources_of, resource_detail_of,
 };
 use crate::state::SharedState;
+use atlhyper_model::CommandStatus;
 
 const PAGE: usize = 100;
 
@@ -925,26 +926,25 @@ async fn build_commands(
         .items
         .iter()
         .map(|c| {
-            let p = &c.payload;
-            let text = |k: &str| p[k].as_str().unwrap_or_default().to_owned();
-            let params = p
-                .get("params")
-                .filter(|v| v.as_object().is_some_and(|m| !m.is_empty()));
+            let action = &c.command.action;
+            let params = action.params();
+            let target = &c.command.target;
             CommandRow {
                 highlight: c.id == queued,
                 id: c.id.clone(),
-                action: match params {
-                    Some(params) => format!("{} {params}", text("action")),
-                    None => text("action"),
+                action: if params.as_object().is_some_and(|m| !m.is_empty()) {
+                    format!("{} {params}", action.name())
+                } else {
+                    action.name().to_owned()
                 },
-                target: format!("{}/{}/{}", text("kind"), text("namespace"), text("name")).replace("//", "/"),
-                status_class: match c.status.as_str() {
-                    "succeeded" => "healthy",
-                    "failed" | "timed_out" => "critical",
-                    "running" => "info",
-                    _ => "warning",
+                target: format!("{}/{}/{}", target.kind, target.namespace, target.name).replace("//", "/"),
+                status_class: match c.status {
+                    CommandStatus::Succeeded => "healthy",
+                    CommandStatus::Failed | CommandStatus::TimedOut => "critical",
+                    CommandStatus::Running => "info",
+                    CommandStatus::Pending => "warning",
                 },
-                status: c.status.clone(),
+                status: c.status.as_str().to_owned(),
                 created_by: c.created_by.clone(),
                 created: fmt::time(c.created_at),
                 updated: fmt::time(c.updated_at),

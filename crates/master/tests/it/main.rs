@@ -7,3 +7,4 @@ mod aiops;
 mod api;
 mod store;
 mod web;
+mod wire;

@@ -13,6 +13,7 @@ use atlhyper_master::store::{
     AuditFilter, AuditRecord, ClusterRecord, CommandRecord, CounterPoint, IngestOutcome, RetentionStats,
     SeqStats, SloTargetRecord, SqliteStore, Store, StoreError, UserRecord,
 };
+use atlhyper_model::CommandStatus;
 use atlhyper_model::{SloCounters, SloGroupKey, SloType, Timestamp};
 use serde_json::json;
 
@@ -860,11 +861,17 @@ async fn slo_targets_upsert_per_entry_and_default() {
 async fn commands_are_claimed_once_oldest_first() {
     let t = temp_store().await;
     let store = &t.store;
+    let restart = |name: &str| {
+        serde_json::from_value::<atlhyper_model::Command>(
+            json!({"action": "restart", "kind": "Deployment", "namespace": "shop", "name": name}),
+        )
+        .unwrap()
+    };
     let command = |id: &str, cluster: &str, created: i64| CommandRecord {
         id: id.into(),
         cluster_id: cluster.into(),
-        payload: json!({"kind": "restart", "namespace": "shop", "name": id}),
-        status: "pending".into(),
+        command: restart(id),
+        status: CommandStatus::Pending,
         created_by: "ops".into(),
         created_at: Timestamp(created),
         updated_at: Timestamp(created),
@@ -897,12 +904,9 @@ async fn commands_are_claimed_once_oldest_first() {
     assert!(
         claimed
             .iter()
-            .all(|c| c.status == "running" && c.updated_at == Timestamp(T0 + 10))
+            .all(|c| c.status == CommandStatus::Running && c.updated_at == Timestamp(T0 + 10))
     );
-    assert_eq!(
-        claimed[0].payload,
-        json!({"kind": "restart", "namespace": "shop", "name": "c1"})
-    );
+    assert_eq!(claimed[0].command, restart("c1"));
     let rest = store
         .claim_commands("prod", 10, Timestamp(T0 + 11))
         .await
@@ -918,7 +922,7 @@ async fn commands_are_claimed_once_oldest_first() {
 
     let result = json!({"ok": true, "message": "restarted"});
     store
-        .finish_command("c1", "succeeded", &result, Timestamp(T0 + 20))
+        .finish_command("c1", CommandStatus::Succeeded, &result, Timestamp(T0 + 20))
         .await
         .unwrap();
     let done = store.command("c1").await.unwrap().unwrap();
@@ -928,9 +932,12 @@ async fn commands_are_claimed_once_oldest_first() {
     );
     assert_eq!(done.created_at, Timestamp(T0 + 1));
     let missing = store
-        .finish_command("nope", "failed", &json!(null), Timestamp(T0))
+        .finish_command("nope", CommandStatus::Failed, &json!(null), Timestamp(T0))
         .await;
     assert!(matches!(missing, Err(StoreError::NotFound { .. })));
     assert_eq!(store.command("nope").await.unwrap(), None);
-    assert_eq!(store.command("d1").await.unwrap().unwrap().status, "pending");
+    assert_eq!(
+        store.command("d1").await.unwrap().unwrap().status,
+        CommandStatus::Pending
+    );
 }

@@ -1,6 +1,8 @@
 //! Helpers shared by the integration tests: temporary stores and deterministic SLO data.
 #![allow(dead_code)]
 
+pub mod master;
+
 use std::path::PathBuf;
 
 use atlhyper_master::store::SqliteStore;
