@@ -15,7 +15,8 @@ use std::path::{Path, PathBuf};
 use std::sync::LazyLock;
 use std::time::Instant;
 
-use atlhyper_master::store::{CounterPoint, HOUR_MS, MINUTE_MS, SqliteStore, Store};
+use atlhyper_master::store::prelude::*;
+use atlhyper_master::store::{CounterPoint, HOUR_MS, MINUTE_MS, SqliteStore};
 use atlhyper_model::{
     AgentSnapshot, GroupCounters, SNAPSHOT_VERSION, ServiceSlo, SloCounters, SloGroupKey, SloType,
     TargetHealth, Timestamp,

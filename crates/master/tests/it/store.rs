@@ -9,9 +9,10 @@ use std::process::{Command, Stdio};
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
+use atlhyper_master::store::prelude::*;
 use atlhyper_master::store::{
     AuditFilter, AuditRecord, ClusterRecord, CommandRecord, CounterPoint, IngestOutcome, RetentionStats,
-    SeqStats, SloTargetRecord, SqliteStore, Store, StoreError, UserRecord,
+    SeqStats, SloTargetRecord, SqliteStore, StoreError, UserRecord,
 };
 use atlhyper_model::CommandStatus;
 use atlhyper_model::{SloCounters, SloGroupKey, SloType, Timestamp};
