@@ -8,6 +8,7 @@ mod events;
 mod faults;
 mod operations;
 mod scheduler;
+mod traffic;
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -363,7 +364,7 @@ impl SimCluster {
     /// a seed gives the same run.
     fn step(&mut self, dt_ms: i64, sync: bool) {
         self.scenario_transitions();
-        crate::traffic::run(self, dt_ms);
+        traffic::run(self, dt_ms);
         self.advance_nodes(dt_ms);
         let before = self.now_ms;
         self.now_ms += dt_ms;
@@ -392,7 +393,7 @@ impl SimCluster {
     }
 
     fn advance_nodes(&mut self, dt_ms: i64) {
-        let shape = crate::traffic::daily_shape(self.now_ms);
+        let shape = traffic::daily_shape(self.now_ms);
         for i in 0..self.nodes.len() {
             let pods = self
                 .pods
