@@ -1,20 +1,21 @@
-//! The cluster as it is at creation: namespaces, nodes, workloads with their Services,
-//! Ingresses and the call graph's flows (from `model`), and pods that have been running a while.
+//! The cluster as it is at creation: the default cluster's namespaces, workloads, Ingresses
+//! and call graph (the tables at the end), built into nodes, Services, flows and pods that have
+//! been running for a while.
 
 use std::collections::BTreeMap;
 
 use super::{STARTUP_MS, SimCluster};
 use crate::error::SimError;
-use crate::model::{self, Flow, Ingress, Node, Role, Service, Workload, WorkloadKind};
+use crate::model::{
+    APP_NAMESPACE, Flow, INGRESS_NAMESPACE, Ingress, MONITORING_NAMESPACE, Node, Outcome, Role, Service,
+    Workload, WorkloadKind,
+};
 use crate::nodeexp::NodeCounters;
 use crate::rng::Rng;
 
 /// The namespaces with their uids, in `model`'s order.
 pub(super) fn namespaces(rng: &mut Rng) -> Vec<(String, String)> {
-    model::NAMESPACES
-        .iter()
-        .map(|n| ((*n).to_owned(), rng.uuid()))
-        .collect()
+    NAMESPACES.iter().map(|n| ((*n).to_owned(), rng.uuid())).collect()
 }
 
 /// Nodes `node-1` … `node-{count}`: 4 CPUs and 16 GiB each, booted nine days before `now`.
@@ -40,7 +41,7 @@ pub(super) fn nodes(count: usize, now: i64, created: i64, rng: &mut Rng) -> Vec<
 impl SimCluster {
     pub(super) fn build_blueprint(&mut self) -> Result<(), SimError> {
         let created = self.created_ms + 86_400_000;
-        for spec in model::workloads() {
+        for spec in workloads() {
             let uid = self.rng.uuid();
             let replicas = if spec.kind == WorkloadKind::DaemonSet {
                 self.nodes.len() as u32
@@ -81,10 +82,10 @@ impl SimCluster {
                 });
             }
         }
-        for (name, host, svc) in model::INGRESSES {
-            let service = self.service_index(model::APP_NAMESPACE, svc)?;
+        for (name, host, svc) in INGRESSES {
+            let service = self.service_index(APP_NAMESPACE, svc)?;
             self.ingresses.push(Ingress {
-                namespace: model::APP_NAMESPACE.to_owned(),
+                namespace: APP_NAMESPACE.to_owned(),
                 name: name.to_owned(),
                 uid: self.rng.uuid(),
                 created_ms: created,
@@ -92,11 +93,11 @@ impl SimCluster {
                 service,
             });
         }
-        for (client, dst, rps, median, sigma) in model::FLOWS {
+        for (client, dst, rps, median, sigma) in FLOWS {
             let client_ns = if client == "traefik" {
-                model::INGRESS_NAMESPACE
+                INGRESS_NAMESPACE
             } else {
-                model::APP_NAMESPACE
+                APP_NAMESPACE
             };
             let client = self.workload_index(client_ns, client)?;
             let (ingress, service, outcomes) = match dst.strip_prefix("ingress:") {
@@ -106,13 +107,9 @@ impl SimCluster {
                         .iter()
                         .position(|g| g.name == name)
                         .ok_or_else(|| SimError::Config(format!("flow to unknown ingress {name}")))?;
-                    (Some(i), self.ingresses[i].service, model::ingress_outcomes())
+                    (Some(i), self.ingresses[i].service, ingress_outcomes())
                 }
-                None => (
-                    None,
-                    self.service_index(model::APP_NAMESPACE, dst)?,
-                    model::edge_outcomes(),
-                ),
+                None => (None, self.service_index(APP_NAMESPACE, dst)?, edge_outcomes()),
             };
             self.flows.push(Flow {
                 ingress,
@@ -144,6 +141,302 @@ impl SimCluster {
             }
         }
     }
+}
+
+// ---------------------------------------------------------------------------------------------
+// What the default cluster contains
+
+/// Kubernetes' own namespaces plus the ones of the simulated platform.
+const NAMESPACES: [&str; 8] = [
+    "default",
+    "kube-system",
+    "kube-public",
+    "kube-node-lease",
+    "linkerd",
+    "ingress",
+    "monitoring",
+    "shop",
+];
+
+/// A workload of the blueprint.
+struct WorkloadSpec {
+    kind: WorkloadKind,
+    namespace: &'static str,
+    name: &'static str,
+    replicas: u32,
+    role: Role,
+    image: &'static str,
+    port: u16,
+    /// Port of its Service, if it has one.
+    service_port: Option<u16>,
+}
+
+// The blueprint is a table of literals, which reads best positionally.
+#[allow(clippy::too_many_arguments)]
+const fn wl(
+    kind: WorkloadKind,
+    namespace: &'static str,
+    name: &'static str,
+    replicas: u32,
+    role: Role,
+    image: &'static str,
+    port: u16,
+    service_port: Option<u16>,
+) -> WorkloadSpec {
+    WorkloadSpec {
+        kind,
+        namespace,
+        name,
+        replicas,
+        role,
+        image,
+        port,
+        service_port,
+    }
+}
+
+/// The workloads of the default cluster. The shop's call graph is
+/// `traefik → web → api → {catalog → {inventory, reviews}, cart → inventory, payments}`.
+fn workloads() -> Vec<WorkloadSpec> {
+    use Role::*;
+    use WorkloadKind::*;
+    vec![
+        wl(
+            Deployment,
+            "kube-system",
+            "coredns",
+            2,
+            Plain,
+            "registry.k8s.io/coredns/coredns:v1.12.0",
+            53,
+            Some(53),
+        ),
+        wl(
+            Deployment,
+            "linkerd",
+            "linkerd-destination",
+            1,
+            Plain,
+            "cr.l5d.io/linkerd/controller:edge-24.11.8",
+            8086,
+            Some(8086),
+        ),
+        wl(
+            Deployment,
+            "linkerd",
+            "linkerd-identity",
+            1,
+            Plain,
+            "cr.l5d.io/linkerd/controller:edge-24.11.8",
+            8080,
+            Some(8080),
+        ),
+        wl(
+            Deployment,
+            "linkerd",
+            "linkerd-proxy-injector",
+            1,
+            Plain,
+            "cr.l5d.io/linkerd/controller:edge-24.11.8",
+            8443,
+            Some(443),
+        ),
+        wl(
+            Deployment,
+            INGRESS_NAMESPACE,
+            "traefik",
+            2,
+            Traefik,
+            "docker.io/traefik:v3.3.4",
+            8000,
+            Some(80),
+        ),
+        wl(
+            DaemonSet,
+            MONITORING_NAMESPACE,
+            "node-exporter",
+            0,
+            NodeExporter,
+            "quay.io/prometheus/node-exporter:v1.9.1",
+            9100,
+            None,
+        ),
+        wl(
+            Deployment,
+            APP_NAMESPACE,
+            "web",
+            3,
+            Mesh,
+            "registry.example.com/shop/web:2.4.1",
+            8080,
+            Some(80),
+        ),
+        wl(
+            Deployment,
+            APP_NAMESPACE,
+            "api",
+            3,
+            Mesh,
+            "registry.example.com/shop/api:3.1.0",
+            8080,
+            Some(8080),
+        ),
+        wl(
+            Deployment,
+            APP_NAMESPACE,
+            "catalog",
+            2,
+            Mesh,
+            "registry.example.com/shop/catalog:1.9.2",
+            8080,
+            Some(8080),
+        ),
+        wl(
+            Deployment,
+            APP_NAMESPACE,
+            "cart",
+            2,
+            Mesh,
+            "registry.example.com/shop/cart:1.2.0",
+            8080,
+            Some(8080),
+        ),
+        wl(
+            Deployment,
+            APP_NAMESPACE,
+            "payments",
+            2,
+            Mesh,
+            "registry.example.com/shop/payments:1.4.3",
+            8080,
+            Some(8080),
+        ),
+        wl(
+            Deployment,
+            APP_NAMESPACE,
+            "inventory",
+            2,
+            Mesh,
+            "registry.example.com/shop/inventory:0.8.5",
+            8080,
+            Some(8080),
+        ),
+        wl(
+            Deployment,
+            APP_NAMESPACE,
+            "reviews",
+            2,
+            Mesh,
+            "registry.example.com/shop/reviews:1.0.7",
+            8080,
+            Some(8080),
+        ),
+        wl(
+            StatefulSet,
+            APP_NAMESPACE,
+            "redis",
+            1,
+            Plain,
+            "docker.io/redis:7.4.2",
+            6379,
+            Some(6379),
+        ),
+    ]
+}
+
+/// Ingress hosts: (Ingress name, host, backend Service).
+const INGRESSES: [(&str, &str, &str); 2] = [
+    ("shop", "shop.example.com", "web"),
+    ("shop-api", "api.shop.example.com", "api"),
+];
+
+/// One flow of the blueprint: (client workload, destination service or ingress name, peak rps,
+/// median ms, sigma). A client of `traefik` with an ingress name is an ingress flow.
+const FLOWS: [(&str, &str, f64, f64, f64); 10] = [
+    ("traefik", "ingress:shop", 40.0, 45.0, 0.55),
+    ("traefik", "ingress:shop-api", 12.0, 30.0, 0.5),
+    ("web", "api", 36.0, 25.0, 0.5),
+    ("api", "catalog", 30.0, 12.0, 0.45),
+    ("api", "cart", 10.0, 8.0, 0.4),
+    ("api", "payments", 3.0, 60.0, 0.6),
+    ("catalog", "inventory", 20.0, 5.0, 0.4),
+    ("catalog", "reviews", 8.0, 15.0, 0.5),
+    ("cart", "inventory", 4.0, 5.0, 0.4),
+    ("web", "catalog", 6.0, 12.0, 0.45),
+];
+
+/// Status mix of requests coming in from users. 5xx stay well inside a 99.9 % objective
+/// (0.05 %), so a healthy cluster burns its budget at about half the allowed rate and only a
+/// fault pages.
+fn ingress_outcomes() -> Vec<Outcome> {
+    vec![
+        Outcome {
+            method: "GET",
+            code: 200,
+            weight: 0.86,
+        },
+        Outcome {
+            method: "POST",
+            code: 201,
+            weight: 0.05,
+        },
+        Outcome {
+            method: "GET",
+            code: 304,
+            weight: 0.03,
+        },
+        Outcome {
+            method: "GET",
+            code: 404,
+            weight: 0.045,
+        },
+        Outcome {
+            method: "POST",
+            code: 400,
+            weight: 0.01,
+        },
+        Outcome {
+            method: "GET",
+            code: 500,
+            weight: 0.0003,
+        },
+        Outcome {
+            method: "GET",
+            code: 503,
+            weight: 0.0002,
+        },
+    ]
+}
+
+/// Status mix between services (0.03 % 5xx when healthy).
+fn edge_outcomes() -> Vec<Outcome> {
+    vec![
+        Outcome {
+            method: "GET",
+            code: 200,
+            weight: 0.95,
+        },
+        Outcome {
+            method: "POST",
+            code: 201,
+            weight: 0.02,
+        },
+        Outcome {
+            method: "GET",
+            code: 404,
+            weight: 0.026,
+        },
+        Outcome {
+            method: "GET",
+            code: 500,
+            weight: 0.0002,
+        },
+        Outcome {
+            method: "GET",
+            code: 503,
+            weight: 0.0001,
+        },
+    ]
 }
 
 #[cfg(test)]
