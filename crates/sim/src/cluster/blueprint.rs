@@ -39,6 +39,7 @@ pub(super) fn nodes(count: usize, now: i64, created: i64, rng: &mut Rng) -> Vec<
 }
 
 impl SimCluster {
+    /// Workloads with their Services, Ingresses and flows, from the tables below.
     pub(super) fn build_blueprint(&mut self) -> Result<(), SimError> {
         let created = self.created_ms + 86_400_000;
         for spec in workloads() {

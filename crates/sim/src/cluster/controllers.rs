@@ -24,6 +24,8 @@ impl SimCluster {
         self.schedule_pending();
     }
 
+    /// The hash of the workload's current template, creating its revision (`bad`: a bad
+    /// rollout's) when there is none yet.
     fn ensure_revision(&mut self, w: usize, bad: bool) -> String {
         let (image, restarted) = (
             self.workloads[w].image.clone(),
@@ -155,6 +157,8 @@ impl SimCluster {
         }
     }
 
+    /// A new pod of workload `w` at revision `hash`: `node` is set for DaemonSet pods (they skip
+    /// the scheduler), `ordinal` for StatefulSet pods.
     fn create_pod(&mut self, w: usize, hash: &str, node: Option<String>, ordinal: Option<u32>) {
         let wl = &self.workloads[w];
         let name = match (wl.kind, ordinal) {
@@ -240,6 +244,7 @@ impl SimCluster {
         }
     }
 
+    /// Deletes a pod at once; its metrics listeners are closed by the server.
     pub(super) fn remove_pod(&mut self, uid: &str) {
         let Some(i) = self.pods.iter().position(|p| p.uid == uid) else {
             return;
@@ -259,6 +264,8 @@ impl SimCluster {
         self.dirty = true;
     }
 
+    /// Changes a workload's pod template (image, restart annotation) and rolls it out: a new
+    /// revision, or an older one made newest again (a rollback).
     pub(super) fn set_template(&mut self, w: usize, image: String, restarted_at: Option<String>, bad: bool) {
         let wl = &mut self.workloads[w];
         if wl.image == image && wl.restarted_at == restarted_at {

@@ -27,6 +27,7 @@ pub(crate) struct EventRec {
 const EVENTS_KEPT: usize = 400;
 
 impl SimCluster {
+    /// An event about pod `i`.
     pub(crate) fn pod_event(
         &mut self,
         i: usize,
@@ -40,6 +41,7 @@ impl SimCluster {
         self.event(ns, "Pod", "v1", name, uid, kind, reason, message, component, host);
     }
 
+    /// An event about a node, from its kubelet.
     pub(super) fn node_event(
         &mut self,
         node: &str,
@@ -63,6 +65,7 @@ impl SimCluster {
         );
     }
 
+    /// A `ScalingReplicaSet` event from the deployment controller.
     pub(super) fn deployment_event(&mut self, w: usize, message: String) {
         let wl = &self.workloads[w];
         let (ns, name, uid) = (wl.namespace.clone(), wl.name.clone(), wl.uid.clone());
@@ -80,6 +83,7 @@ impl SimCluster {
         );
     }
 
+    /// A `SuccessfulCreate` event from the controller that owns a new pod.
     pub(super) fn owner_event(&mut self, w: usize, owner: (&'static str, String, String), message: String) {
         let (kind, name, uid) = owner;
         let controller = match self.workloads[w].kind {

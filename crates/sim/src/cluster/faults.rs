@@ -90,6 +90,7 @@ impl SimCluster {
         Ok(())
     }
 
+    /// Starts the scenarios whose time has come and ends those whose time is up.
     pub(super) fn scenario_transitions(&mut self) {
         for i in 0..self.scenarios.len() {
             let (state, start, end) = (
@@ -114,6 +115,7 @@ impl SimCluster {
         self.scenarios.iter().filter(|s| s.is_active()).map(|s| &s.fault)
     }
 
+    /// Whether a crash-loop fault holds the workload (its new pods crash at once too).
     pub(super) fn crash_looping(&self, workload: usize) -> bool {
         let w = &self.workloads[workload];
         self.active_faults().any(
@@ -245,6 +247,9 @@ impl SimCluster {
         self.dirty = true;
     }
 
+    /// Pods during the step that started at `before`: crash-looping containers restart and exit
+    /// again, pods that became ready change their objects, and under an OOM-kill fault each
+    /// ready pod is killed about once every three minutes.
     pub(super) fn lifecycle(&mut self, before: i64) {
         let now = self.now_ms;
         let oom: Vec<usize> = self
@@ -279,6 +284,7 @@ impl SimCluster {
         }
     }
 
+    /// Pod `i`'s container is OOM-killed (exit code 137) and restarts at once.
     fn oom_kill(&mut self, i: usize) {
         let now = self.now_ms;
         let p = &mut self.pods[i];
