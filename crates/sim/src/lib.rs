@@ -30,7 +30,6 @@ mod nodeexp;
 mod rng;
 mod scenario;
 mod server;
-mod traffic;
 mod truth;
 
 pub use cluster::{SharedSim, SimCluster, SimConfig};

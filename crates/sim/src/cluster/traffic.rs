@@ -2,7 +2,7 @@
 //! pods, outcomes and latency cells, recorded at once into the proxies' counters, Traefik's
 //! counters and the ground truth, so the three can never disagree.
 
-use crate::cluster::SimCluster;
+use super::SimCluster;
 use crate::model::{CLUSTER_DOMAIN, DstPod, InboundKey, OutboundKey, Outcome, TraefikKey, traefik_service};
 use crate::rng::normal_cdf;
 use crate::scenario::Fault;
