@@ -314,6 +314,30 @@ impl Engine {
         self.incidents.statistics(from_ms, to_ms)
     }
 
+    /// One engine per cluster, each with that cluster's learning state and incidents (and the
+    /// shared configuration): what a master that runs one engine per cluster restores from a
+    /// state saved for all clusters at once.
+    pub fn split_by_cluster(self) -> Vec<(String, Engine)> {
+        let Self {
+            config,
+            clusters,
+            incidents,
+        } = self;
+        clusters
+            .into_iter()
+            .map(|(name, state)| {
+                let mut own = incidents.clone();
+                own.retain_cluster(&name);
+                let engine = Engine {
+                    config,
+                    clusters: BTreeMap::from([(name.clone(), state)]),
+                    incidents: own,
+                };
+                (name, engine)
+            })
+            .collect()
+    }
+
     /// Drops incidents resolved before `cutoff_ms`; returns how many.
     pub fn prune_incidents(&mut self, cutoff_ms: i64) -> usize {
         self.incidents.prune_resolved_before(cutoff_ms)

@@ -74,7 +74,7 @@ pub struct IncidentEntity {
     pub active: bool,
 }
 
-/// The events of a timeline. Every one of them is written by the engine.
+/// The events of a timeline. The engine writes every one of them but [`Event::Relearned`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case", tag = "type")]
 pub enum Event {
@@ -94,6 +94,10 @@ pub enum Event {
     Merged { incident: String },
     /// Every member is quiet: the incident is closed.
     Resolved,
+    /// Closed by the master, not by the engine: the engine's learning state was saved by
+    /// another version and could not be restored, so the engine relearns from scratch and
+    /// can no longer follow this incident.
+    Relearned,
 }
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -106,7 +110,8 @@ pub struct TimelineEntry {
 
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct Incident {
-    /// `inc-<started ms>-<sequence>`.
+    /// `inc-<cluster>-<started ms>-<sequence>`: unique across clusters, whose engines count
+    /// their sequences apart.
     pub id: String,
     pub cluster: String,
     pub state: State,
@@ -216,7 +221,7 @@ impl IncidentStore {
         self.next_seq += 1;
         let key = root.key.clone();
         let mut incident = Incident {
-            id: format!("inc-{at_ms}-{seq:04}"),
+            id: format!("inc-{cluster}-{at_ms}-{seq:04}"),
             cluster: cluster.to_owned(),
             state: State::Warning,
             severity: Severity::of(root.peak_r_final),
@@ -302,49 +307,62 @@ impl IncidentStore {
 
     /// Statistics over the incidents that started in [from_ms, to_ms).
     pub fn statistics(&self, from_ms: i64, to_ms: i64) -> Statistics {
-        let in_period: Vec<&Incident> = self
-            .iter()
-            .filter(|i| (from_ms..to_ms).contains(&i.started_at_ms))
-            .collect();
-        let durations: Vec<i64> = in_period
-            .iter()
-            .filter_map(|i| i.resolved_at_ms.map(|at| at - i.started_at_ms))
-            .collect();
-        let mut by_severity = BTreeMap::new();
-        let mut by_state = BTreeMap::new();
-        let mut roots: BTreeMap<(&str, &str), usize> = BTreeMap::new();
-        for i in &in_period {
-            *by_severity.entry(i.severity).or_default() += 1;
-            *by_state.entry(i.state).or_default() += 1;
-            *roots
-                .entry((i.cluster.as_str(), i.root_cause.as_str()))
-                .or_default() += 1;
-        }
-        let mut top_root_causes: Vec<RootCauseCount> = roots
-            .into_iter()
-            .map(|((cluster, entity), count)| RootCauseCount {
-                cluster: cluster.to_owned(),
-                entity: entity.to_owned(),
-                count,
-            })
-            .collect();
-        top_root_causes.sort_by_key(|r| std::cmp::Reverse(r.count));
-        top_root_causes.truncate(TOP_ROOT_CAUSES);
-        let total = in_period.len();
-        let recurring = in_period.iter().filter(|i| i.recurrence > 0).count();
-        Statistics {
-            from_ms,
-            to_ms,
-            total,
-            active: in_period.iter().filter(|i| i.is_open()).count(),
-            resolved: durations.len(),
-            mttr_ms: (!durations.is_empty())
-                .then(|| durations.iter().sum::<i64>() as f64 / durations.len() as f64),
-            recurrence_rate: (total > 0).then(|| recurring as f64 / total as f64),
-            by_severity,
-            by_state,
-            top_root_causes,
-        }
+        statistics(self.iter(), from_ms, to_ms)
+    }
+
+    /// Keeps only the incidents of `cluster` (for splitting an engine by cluster).
+    pub fn retain_cluster(&mut self, cluster: &str) {
+        self.incidents.retain(|_, i| i.cluster == cluster);
+        let kept = &self.incidents;
+        self.open.retain(|seq| kept.contains_key(seq));
+    }
+}
+
+/// Statistics over the incidents among `incidents` that started in [from_ms, to_ms): MTTR,
+/// recurrence rate, counts by severity and state, the most frequent root causes.
+pub fn statistics<'a>(incidents: impl IntoIterator<Item = &'a Incident>, from_ms: i64, to_ms: i64) -> Statistics {
+    let in_period: Vec<&Incident> = incidents
+        .into_iter()
+        .filter(|i| (from_ms..to_ms).contains(&i.started_at_ms))
+        .collect();
+    let durations: Vec<i64> = in_period
+        .iter()
+        .filter_map(|i| i.resolved_at_ms.map(|at| at - i.started_at_ms))
+        .collect();
+    let mut by_severity = BTreeMap::new();
+    let mut by_state = BTreeMap::new();
+    let mut roots: BTreeMap<(&str, &str), usize> = BTreeMap::new();
+    for i in &in_period {
+        *by_severity.entry(i.severity).or_default() += 1;
+        *by_state.entry(i.state).or_default() += 1;
+        *roots
+            .entry((i.cluster.as_str(), i.root_cause.as_str()))
+            .or_default() += 1;
+    }
+    let mut top_root_causes: Vec<RootCauseCount> = roots
+        .into_iter()
+        .map(|((cluster, entity), count)| RootCauseCount {
+            cluster: cluster.to_owned(),
+            entity: entity.to_owned(),
+            count,
+        })
+        .collect();
+    top_root_causes.sort_by_key(|r| std::cmp::Reverse(r.count));
+    top_root_causes.truncate(TOP_ROOT_CAUSES);
+    let total = in_period.len();
+    let recurring = in_period.iter().filter(|i| i.recurrence > 0).count();
+    Statistics {
+        from_ms,
+        to_ms,
+        total,
+        active: in_period.iter().filter(|i| i.is_open()).count(),
+        resolved: durations.len(),
+        mttr_ms: (!durations.is_empty())
+            .then(|| durations.iter().sum::<i64>() as f64 / durations.len() as f64),
+        recurrence_rate: (total > 0).then(|| recurring as f64 / total as f64),
+        by_severity,
+        by_state,
+        top_root_causes,
     }
 }
 
@@ -415,7 +433,7 @@ mod tests {
             T0,
         );
         let i = store.get_mut(seq).unwrap();
-        assert_eq!(i.id, format!("inc-{T0}-0000"));
+        assert_eq!(i.id, format!("inc-c1-{T0}-0000"));
         i.observe_risk(T0 + 1, "a/pod/p", 0.75);
         assert_eq!(i.severity, Severity::High);
         i.entities[0].state = State::Incident;

@@ -66,7 +66,7 @@ pub use graph::{
 };
 pub use incident::{
     Event, Incident, IncidentEntity, IncidentStore, Role, RootCauseCount, Severity, Statistics,
-    TOP_ROOT_CAUSES, TimelineEntry,
+    TOP_ROOT_CAUSES, TimelineEntry, statistics,
 };
 pub use input::{ClusterInput, EdgeInput, EntityInput, Sample, TickInput};
 pub use metric::{Channel, DEFAULT_WEIGHT, Direction, Metric};

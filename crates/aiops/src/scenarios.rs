@@ -500,6 +500,31 @@ fn engine_state_round_trips_through_json_mid_incident() {
 }
 
 #[test]
+fn an_engine_split_by_cluster_continues_each_cluster_alone() {
+    let mut run = Run::small();
+    run.warm_up();
+    run.run(9 * MINUTE, &node_fault());
+    let open = run.engine.incidents().open_seqs().len();
+    assert!(open > 0, "the node fault opened an incident");
+    let mut parts = run.engine.clone().split_by_cluster();
+    assert_eq!(parts.len(), 1);
+    let (name, mut alone) = parts.remove(0);
+    assert_eq!(name, CLUSTER);
+    assert_eq!(alone.incidents().open_seqs().len(), open);
+    let mut rng = Rng(9);
+    for i in 0..60 {
+        let input = run.world.input(&mut rng, &Fault::default());
+        let now = run.now + i * TICK;
+        let a = run.engine.tick(now, &input).unwrap();
+        let b = alone.tick(now, &input).unwrap();
+        assert_eq!(
+            serde_json::to_value(&a).unwrap(),
+            serde_json::to_value(&b).unwrap()
+        );
+    }
+}
+
+#[test]
 fn entities_that_vanish_expire_after_thirty_minutes() {
     let mut run = Run::small();
     run.warm_up();
