@@ -320,7 +320,11 @@ impl IncidentStore {
 
 /// Statistics over the incidents among `incidents` that started in [from_ms, to_ms): MTTR,
 /// recurrence rate, counts by severity and state, the most frequent root causes.
-pub fn statistics<'a>(incidents: impl IntoIterator<Item = &'a Incident>, from_ms: i64, to_ms: i64) -> Statistics {
+pub fn statistics<'a>(
+    incidents: impl IntoIterator<Item = &'a Incident>,
+    from_ms: i64,
+    to_ms: i64,
+) -> Statistics {
     let in_period: Vec<&Incident> = incidents
         .into_iter()
         .filter(|i| (from_ms..to_ms).contains(&i.started_at_ms))

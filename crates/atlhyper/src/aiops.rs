@@ -26,7 +26,7 @@ use atlhyper_agent::{Agent, AgentSettings};
 use atlhyper_aiops::Incident;
 use atlhyper_master::MasterConfig;
 use atlhyper_master::auth::agent_token_hash;
-use atlhyper_master::store::ClusterRecord;
+use atlhyper_master::store::{ClusterRecord, IncidentFilter};
 use atlhyper_model::Timestamp;
 use atlhyper_sim::{Scenario, SimCluster, SimConfig, SimServer};
 use serde::Serialize;
@@ -181,7 +181,7 @@ async fn run_scenario(spec: &str, seed: u64) -> Result<ScenarioResult> {
     let mut first: Option<Incident> = None;
     while rig.now_ms() < end_ms {
         rig.step().await?;
-        let incidents = rig.incidents();
+        let incidents = rig.incidents().await?;
         for incident in incidents.iter().filter(|i| i.started_at_ms >= start_ms) {
             if first.is_none() {
                 first = Some(incident.clone());
@@ -199,6 +199,7 @@ async fn run_scenario(spec: &str, seed: u64) -> Result<ScenarioResult> {
     }
     let before: Vec<String> = rig
         .incidents()
+        .await?
         .iter()
         .filter(|i| i.started_at_ms < start_ms)
         .map(|i| i.id.clone())
@@ -231,11 +232,11 @@ async fn fault_free(hours: f64, seed: u64) -> Result<Vec<Incident>> {
             progress(&format!(
                 "fault-free: {:.0} h simulated, {} incidents",
                 (reported - (end_ms - (hours * 3_600_000.0) as i64)) as f64 / 3_600_000.0,
-                rig.incidents().len()
+                rig.incidents().await?.len()
             ));
         }
     }
-    let incidents = rig.incidents();
+    let incidents = rig.incidents().await?;
     rig.stop().await?;
     Ok(incidents)
 }
@@ -287,7 +288,6 @@ impl Rig {
         .context("cannot start the master")?;
         let token = "aiops-evaluate-agent-token";
         master
-            .state
             .store
             .create_cluster(&ClusterRecord {
                 id: CLUSTER.to_owned(),
@@ -361,14 +361,25 @@ impl Rig {
             }
             tokio::time::sleep(Duration::from_millis(1)).await;
         }
+        // The engine ticks on its own task: the step is done when it has seen the snapshot.
+        if let Some(master) = &self.master {
+            master.app.aiops.caught_up(CLUSTER).await;
+        }
         Ok(())
     }
 
-    fn incidents(&self) -> Vec<Incident> {
-        self.master
-            .as_ref()
-            .map(|m| m.state.aiops.incidents())
-            .unwrap_or_default()
+    /// Every incident, newest first.
+    async fn incidents(&self) -> Result<Vec<Incident>> {
+        let Some(master) = &self.master else {
+            return Ok(Vec::new());
+        };
+        let (incidents, _) = master
+            .app
+            .aiops
+            .incidents(&IncidentFilter::default())
+            .await
+            .context("cannot read the incidents")?;
+        Ok(incidents)
     }
 
     async fn stop(mut self) -> Result<()> {

@@ -20,8 +20,8 @@ use atlhyper_agent::runtime::now_ms;
 use atlhyper_agent::{Agent, AgentConfig, AgentSettings};
 use atlhyper_master::auth::{agent_token_hash, new_agent_token};
 use atlhyper_master::config::Secret;
-use atlhyper_master::state::system_clock;
 use atlhyper_master::store::ClusterRecord;
+use atlhyper_master::system_clock;
 use atlhyper_master::{MasterConfig, RunningMaster};
 use atlhyper_model::Timestamp;
 use atlhyper_sim::{Fault, Scenario, SimCluster, SimConfig, SimServer};
@@ -248,7 +248,7 @@ impl DemoCluster {
 /// cluster is new.
 async fn agent_token(master: &RunningMaster, dir: &Path, name: &str) -> Result<(String, bool)> {
     let path = dir.join("agent-token");
-    let store = &master.state.store;
+    let store = &master.store;
     let existing = store.cluster(name).await.context("cannot read the clusters")?;
     if let (Some(_), Ok(token)) = (&existing, std::fs::read_to_string(&path)) {
         return Ok((token.trim().to_owned(), false));

@@ -3,7 +3,7 @@
 
 use anyhow::{Context, Result};
 use atlhyper_master::MasterConfig;
-use atlhyper_master::state::system_clock;
+use atlhyper_master::system_clock;
 
 pub fn run() -> Result<()> {
     let config =

@@ -16,6 +16,8 @@ pub struct Metrics {
     pub logins_limited: AtomicU64,
     pub commands_queued: AtomicU64,
     pub commands_finished: AtomicU64,
+    /// Stored snapshots the AIOps engine did not see because its queue was full.
+    pub aiops_snapshots_dropped: AtomicU64,
 }
 
 impl Metrics {
@@ -112,6 +114,19 @@ impl Metrics {
             "atlhyper_master_commands_total",
             &[("stage", "finished")],
             get(&self.commands_finished),
+            None,
+        );
+        family(
+            &mut out,
+            "atlhyper_master_aiops_snapshots_dropped_total",
+            "counter",
+            "Stored snapshots left out of the AIOps engine because its queue was full.",
+        );
+        render_sample(
+            &mut out,
+            "atlhyper_master_aiops_snapshots_dropped_total",
+            &[],
+            get(&self.aiops_snapshots_dropped),
             None,
         );
         family(

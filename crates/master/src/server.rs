@@ -1,5 +1,7 @@
-//! Starting and stopping the master: the store, the bootstrap admin, the retention job and the
-//! two listeners (Gateway and AgentSDK), with graceful shutdown.
+//! Starting and stopping the master: the store, the services, the bootstrap admin, the AIOps
+//! engines restored, the retention job and the two listeners with their adapters (the JSON
+//! API and the dashboard on the Gateway, the agent channel on the AgentSDK), with graceful
+//! shutdown.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -11,9 +13,10 @@ use tokio_util::sync::CancellationToken;
 
 use crate::auth::{Role, hash_password, verify_password};
 use crate::config::MasterConfig;
-use crate::state::{AppState, Clock, SharedState};
+use crate::http::{AGENTSDK_TIMEOUT, GATEWAY_TIMEOUT, with_middleware};
+use crate::service::{App, Clock, Services};
 use crate::store::{SqliteStore, Store, StoreError, UserRecord};
-use crate::{agentsdk, gateway};
+use crate::{agentsdk, gateway, web};
 
 /// How often old SLO minutes are rolled up and expired.
 const RETENTION_EVERY: Duration = Duration::from_secs(600);
@@ -43,7 +46,11 @@ pub enum MasterError {
 pub struct RunningMaster {
     pub gateway_addr: SocketAddr,
     pub agentsdk_addr: SocketAddr,
-    pub state: SharedState,
+    /// The services, as the adapters hold them.
+    pub app: App,
+    /// The store, for wiring code (the demo registers its clusters with it); adapters never
+    /// see it.
+    pub store: Arc<dyn Store>,
     shutdown: CancellationToken,
     tasks: Vec<JoinHandle<Result<(), MasterError>>>,
 }
@@ -65,10 +72,8 @@ impl RunningMaster {
                 Err(e) => tracing::error!(error = %e, "master task panicked"),
             }
         }
-        let now = self.state.now();
-        if let Err(e) = self.state.aiops.save(self.state.store.as_ref(), now).await {
-            tracing::error!(error = %e, "cannot save the aiops state at shutdown");
-        }
+        // The engines drain their queues and save their state.
+        self.app.aiops.stop().await;
         outcome
     }
 
@@ -100,11 +105,11 @@ pub async fn start_with_store(
     clock: Clock,
 ) -> Result<RunningMaster, MasterError> {
     ensure_admin(&config, store.as_ref(), &clock).await?;
-    let state: SharedState = Arc::new(AppState::new(config.clone(), store, clock));
-    match state.aiops.restore(state.store.as_ref()).await {
-        Ok(restored) => tracing::debug!(restored, "aiops state"),
-        // A state this version cannot read must not keep the master down: start afresh.
-        Err(e) => tracing::error!(error = %e, "starting the aiops engine afresh"),
+    let app: App = Arc::new(Services::new(config.clone(), Arc::clone(&store), clock));
+    match app.aiops.restore().await {
+        Ok(restored) => tracing::info!(?restored, "aiops engines restored"),
+        // A store that cannot be read must not keep the master down: the engines start afresh.
+        Err(e) => tracing::error!(error = %e, "the aiops engines start afresh"),
     }
     let shutdown = CancellationToken::new();
 
@@ -130,23 +135,30 @@ pub async fn start_with_store(
     let tasks = vec![
         serve(
             gateway_listener,
-            gateway::router(state.clone()),
+            with_middleware(gateway::routes().merge(web::routes()), GATEWAY_TIMEOUT).with_state(app.clone()),
             "gateway",
             shutdown.clone(),
         ),
         serve(
             agentsdk_listener,
-            agentsdk::router(state.clone()),
+            with_middleware(agentsdk::routes(config.snapshot_max_bytes), AGENTSDK_TIMEOUT)
+                .with_state(app.clone()),
             "agentsdk",
             shutdown.clone(),
         ),
-        tokio::spawn(retention(state.clone(), shutdown.clone())),
+        tokio::spawn(retention(
+            app.clone(),
+            Arc::clone(&store),
+            config.clone(),
+            shutdown.clone(),
+        )),
     ];
     tracing::info!(%gateway_addr, %agentsdk_addr, "master listening");
     Ok(RunningMaster {
         gateway_addr,
         agentsdk_addr,
-        state,
+        app,
+        store,
         shutdown,
         tasks,
     })
@@ -224,13 +236,22 @@ async fn ensure_admin(config: &MasterConfig, store: &dyn Store, clock: &Clock) -
     Ok(())
 }
 
-/// Rolls up and expires SLO counters every ten minutes until shutdown.
-async fn retention(state: SharedState, shutdown: CancellationToken) -> Result<(), MasterError> {
-    let raw_ms = i64::try_from(state.config.raw_retention.as_millis()).unwrap_or(i64::MAX);
-    let hourly_ms = i64::try_from(state.config.hourly_retention.as_millis()).unwrap_or(i64::MAX);
+/// Rolls up and expires SLO counters, and deletes incidents resolved longer ago than the
+/// hourly retention, every ten minutes until shutdown.
+async fn retention(
+    app: App,
+    store: Arc<dyn Store>,
+    config: MasterConfig,
+    shutdown: CancellationToken,
+) -> Result<(), MasterError> {
+    let raw_ms = i64::try_from(config.raw_retention.as_millis()).unwrap_or(i64::MAX);
+    let hourly_ms = i64::try_from(config.hourly_retention.as_millis()).unwrap_or(i64::MAX);
     loop {
-        state.aiops.prune(state.now().0.saturating_sub(hourly_ms));
-        match state.store.apply_retention(state.now(), raw_ms, hourly_ms).await {
+        let cutoff = atlhyper_model::Timestamp(app.now().0.saturating_sub(hourly_ms));
+        if let Err(e) = app.aiops.prune(cutoff).await {
+            tracing::warn!(error = %e, "pruning old incidents failed");
+        }
+        match store.apply_retention(app.now(), raw_ms, hourly_ms).await {
             Ok(stats) => tracing::debug!(?stats, "retention pass"),
             Err(e) => tracing::warn!(error = %e, "retention pass failed"),
         }

@@ -165,9 +165,9 @@ async fn slo_entries_from_discovered_pods_reach_the_master_with_the_right_number
         .master
         .as_ref()
         .unwrap()
-        .state
-        .hub
-        .get("c1")
+        .app
+        .clusters
+        .live("c1")
         .latest
         .expect("a snapshot in the datahub");
     let api = latest

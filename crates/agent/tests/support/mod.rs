@@ -11,7 +11,7 @@ use std::time::Duration;
 use atlhyper_agent::config::ConfigDuration;
 use atlhyper_agent::push::AgentToken;
 use atlhyper_agent::{Agent, AgentConfig, AgentSettings};
-use atlhyper_master::state::system_clock;
+use atlhyper_master::system_clock;
 use atlhyper_master::{MasterConfig, RunningMaster};
 use serde_json::{Value, json};
 

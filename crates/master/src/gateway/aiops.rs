@@ -1,6 +1,6 @@
-//! The AIOps API: risk ranking, dependency graph, explanations, incidents with their
-//! timelines, and incident statistics (any role). Everything is read from the engine the
-//! master runs (`crate::aiops`).
+//! The AIOps API: risk, dependency graph, explanations, incidents and their statistics. The
+//! engine's live view (risk, graph, explanations) comes from each cluster's engine; incidents
+//! and statistics from their tables.
 
 use atlhyper_aiops::{
     ClusterRisk, EntityRef, EntityRisk, Explanation, GraphEdge, GraphNode, Incident, State as EntityState,
@@ -14,11 +14,12 @@ use utoipa::{IntoParams, ToSchema};
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::CurrentUser;
-use crate::error::{ApiError, ApiResult};
-use crate::state::SharedState;
+use super::extract::required;
+use crate::http::{ApiError, ApiResult};
+use crate::service::{App, ServiceError, Viewer};
+use crate::store::{IncidentFilter, IncidentStateFilter};
 
-pub fn routes() -> OpenApiRouter<SharedState> {
+pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new()
         .routes(routes!(risk))
         .routes(routes!(graph))
@@ -36,13 +37,6 @@ const DEFAULT_RANKING: usize = 20;
 const MAX_RANKING: usize = 1000;
 /// The statistics period when `from` is not given: the last 7 days.
 const DEFAULT_PERIOD_MS: i64 = 7 * 86_400_000;
-
-fn required(name: &str, value: Option<String>) -> ApiResult<String> {
-    match value {
-        Some(v) if !v.trim().is_empty() => Ok(v),
-        _ => Err(ApiError::bad_request(format!("missing query parameter {name:?}"))),
-    }
-}
 
 fn number(name: &str, value: Option<&str>, default: usize, max: usize) -> ApiResult<usize> {
     let Some(text) = value else {
@@ -62,11 +56,9 @@ fn number(name: &str, value: Option<&str>, default: usize, max: usize) -> ApiRes
 }
 
 /// A registered cluster, or 404 naming it.
-async fn cluster(state: &SharedState, q: Option<String>) -> ApiResult<String> {
+async fn cluster(app: &App, q: Option<String>) -> ApiResult<String> {
     let id = required("cluster", q)?;
-    if state.store.cluster(&id).await?.is_none() {
-        return Err(ApiError::not_found(format!("unknown cluster {id:?}")));
-    }
+    app.clusters.find(&id).await?;
     Ok(id)
 }
 
@@ -93,15 +85,15 @@ pub struct RiskView {
 #[utoipa::path(get, path = "/api/v2/aiops/risk", params(RiskQuery),
     responses((status = 200, body = RiskView), (status = 400), (status = 404)))]
 async fn risk(
-    State(state): State<SharedState>,
-    _user: CurrentUser,
+    State(app): State<App>,
+    _viewer: Viewer,
     Query(q): Query<RiskQuery>,
 ) -> ApiResult<Json<RiskView>> {
-    let cluster = cluster(&state, q.cluster).await?;
+    let cluster = cluster(&app, q.cluster).await?;
     let limit = number("limit", q.limit.as_deref(), DEFAULT_RANKING, MAX_RANKING)?;
     Ok(Json(RiskView {
-        risk: state.aiops.cluster_risk(&cluster),
-        ranking: state.aiops.ranking(&cluster, limit),
+        risk: app.aiops.cluster_risk(&cluster),
+        ranking: app.aiops.ranking(&cluster, limit),
         cluster,
     }))
 }
@@ -127,12 +119,12 @@ pub struct GraphView {
 #[utoipa::path(get, path = "/api/v2/aiops/graph", params(ClusterQuery),
     responses((status = 200, body = GraphView), (status = 400), (status = 404)))]
 async fn graph(
-    State(state): State<SharedState>,
-    _user: CurrentUser,
+    State(app): State<App>,
+    _viewer: Viewer,
     Query(q): Query<ClusterQuery>,
 ) -> ApiResult<Json<GraphView>> {
-    let cluster = cluster(&state, q.cluster).await?;
-    let (nodes, edges) = state
+    let cluster = cluster(&app, q.cluster).await?;
+    let (nodes, edges) = app
         .aiops
         .graph(&cluster)
         .map(|g| (g.nodes().to_vec(), g.edges()))
@@ -157,19 +149,15 @@ pub struct ExplainQuery {
 #[utoipa::path(get, path = "/api/v2/aiops/explain", params(ExplainQuery),
     responses((status = 200, body = Object), (status = 400), (status = 404)))]
 async fn explain(
-    State(state): State<SharedState>,
-    _user: CurrentUser,
+    State(app): State<App>,
+    _viewer: Viewer,
     Query(q): Query<ExplainQuery>,
 ) -> ApiResult<Json<Explanation>> {
-    let cluster = cluster(&state, q.cluster).await?;
+    let cluster = cluster(&app, q.cluster).await?;
     let entity = required("entity", q.entity)?;
     EntityRef::parse_key(&entity)
         .map_err(|e| ApiError::bad_request(format!("query parameter \"entity\": {e}")))?;
-    state.aiops.explain(&cluster, &entity).map(Json).map_err(|_| {
-        ApiError::not_found(format!(
-            "entity {entity:?} is not in the dependency graph of cluster {cluster:?}"
-        ))
-    })
+    Ok(Json(app.aiops.explain(&cluster, &entity)?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -239,22 +227,22 @@ fn summary(incident: &Incident) -> IncidentSummary {
 #[utoipa::path(get, path = "/api/v2/aiops/incidents", params(IncidentsQuery),
     responses((status = 200, body = IncidentPage), (status = 400), (status = 404)))]
 async fn list_incidents(
-    State(state): State<SharedState>,
-    _user: CurrentUser,
+    State(app): State<App>,
+    _viewer: Viewer,
     Query(q): Query<IncidentsQuery>,
 ) -> ApiResult<Json<IncidentPage>> {
     let cluster = match q.cluster {
-        Some(c) if !c.is_empty() => Some(cluster(&state, Some(c)).await?),
+        Some(c) if !c.is_empty() => Some(cluster(&app, Some(c)).await?),
         _ => None,
     };
-    let filter: Box<dyn Fn(&Incident) -> bool + Send> = match q.state.as_deref() {
-        None | Some("") => Box::new(|_| true),
-        Some("open") => Box::new(Incident::is_open),
-        Some("resolved") => Box::new(|i| !i.is_open()),
-        Some("warning") => Box::new(|i| i.state == EntityState::Warning),
-        Some("incident") => Box::new(|i| i.state == EntityState::Incident),
-        Some("recovery") => Box::new(|i| i.state == EntityState::Recovery),
-        Some("stable") => Box::new(|i| i.state == EntityState::Stable),
+    let state = match q.state.as_deref() {
+        None | Some("") => None,
+        Some("open") => Some(IncidentStateFilter::Open),
+        Some("resolved") => Some(IncidentStateFilter::Resolved),
+        Some("warning") => Some(IncidentStateFilter::Is(EntityState::Warning)),
+        Some("incident") => Some(IncidentStateFilter::Is(EntityState::Incident)),
+        Some("recovery") => Some(IncidentStateFilter::Is(EntityState::Recovery)),
+        Some("stable") => Some(IncidentStateFilter::Is(EntityState::Stable)),
         Some(other) => {
             return Err(ApiError::bad_request(format!(
                 "query parameter \"state\" must be open, resolved, warning, incident, recovery or stable, got {other:?}"
@@ -262,18 +250,20 @@ async fn list_incidents(
         }
     };
     let limit = number("limit", q.limit.as_deref(), DEFAULT_LIMIT, MAX_LIMIT)?;
-    let offset = number("offset", q.offset.as_deref(), 0, usize::MAX)?;
-    let matching: Vec<Incident> = state
-        .aiops
-        .incidents()
-        .into_iter()
-        .filter(|i| cluster.as_ref().is_none_or(|c| &i.cluster == c) && filter(i))
-        .collect();
+    let offset = number("offset", q.offset.as_deref(), 0, u32::MAX as usize)?;
+    let filter = IncidentFilter {
+        cluster,
+        state,
+        limit: u32::try_from(limit).unwrap_or(u32::MAX),
+        offset: u32::try_from(offset).unwrap_or(u32::MAX),
+        ..IncidentFilter::default()
+    };
+    let (incidents, total) = app.aiops.incidents(&filter).await?;
     Ok(Json(IncidentPage {
-        total: matching.len(),
+        total: usize::try_from(total).unwrap_or(usize::MAX),
         limit,
         offset,
-        incidents: matching.iter().skip(offset).take(limit).map(summary).collect(),
+        incidents: incidents.iter().map(summary).collect(),
     }))
 }
 
@@ -281,15 +271,11 @@ async fn list_incidents(
 #[utoipa::path(get, path = "/api/v2/aiops/incidents/{id}", params(("id" = String, Path)),
     responses((status = 200, body = Object), (status = 404)))]
 async fn incident_detail(
-    State(state): State<SharedState>,
-    _user: CurrentUser,
+    State(app): State<App>,
+    _viewer: Viewer,
     Path(id): Path<String>,
 ) -> ApiResult<Json<Incident>> {
-    state
-        .aiops
-        .incident(&id)
-        .map(Json)
-        .ok_or_else(|| ApiError::not_found(format!("unknown incident {id:?}")))
+    Ok(Json(app.aiops.incident(&id).await?))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
@@ -305,8 +291,8 @@ pub struct StatisticsQuery {
 #[utoipa::path(get, path = "/api/v2/aiops/statistics", params(StatisticsQuery),
     responses((status = 200, body = Object), (status = 400)))]
 async fn statistics(
-    State(state): State<SharedState>,
-    _user: CurrentUser,
+    State(app): State<App>,
+    _viewer: Viewer,
     Query(q): Query<StatisticsQuery>,
 ) -> ApiResult<Json<Statistics>> {
     let time = |name: &str, value: Option<String>| -> ApiResult<Option<Timestamp>> {
@@ -314,16 +300,16 @@ async fn statistics(
             .filter(|v| !v.is_empty())
             .map(|v| {
                 Timestamp::parse_rfc3339(&v)
-                    .map_err(|e| ApiError::bad_request(format!("query parameter {name:?}: {e}")))
+                    .map_err(|e| ServiceError::bad_request(format!("query parameter {name:?}: {e}")).into())
             })
             .transpose()
     };
-    let to = time("to", q.to)?.unwrap_or_else(|| state.now());
+    let to = time("to", q.to)?.unwrap_or_else(|| app.now());
     let from = time("from", q.from)?.unwrap_or(Timestamp(to.0.saturating_sub(DEFAULT_PERIOD_MS)));
     if from >= to {
         return Err(ApiError::bad_request(
             "query parameter \"from\" must be before \"to\"",
         ));
     }
-    Ok(Json(state.aiops.statistics(from.0, to.0)))
+    Ok(Json(app.aiops.statistics(from, to).await?))
 }

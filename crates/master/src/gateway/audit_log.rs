@@ -1,4 +1,4 @@
-//! The audit log: who did what, to what, when, from where, with which result.
+//! The audit log (operator and admin).
 
 use axum::Json;
 use axum::extract::{Query, State};
@@ -7,19 +7,17 @@ use utoipa::IntoParams;
 use utoipa_axum::router::OpenApiRouter;
 use utoipa_axum::routes;
 
-use super::CurrentUser;
-use crate::auth::Role;
-use crate::error::{ApiError, ApiResult};
-use crate::state::SharedState;
-use crate::store::{AuditFilter, AuditRecord};
-use atlhyper_model::Timestamp;
+use crate::http::ApiResult;
+use crate::service::audit::AuditQuery;
+use crate::service::{App, Operator};
+use crate::store::AuditRecord;
 
-pub fn routes() -> OpenApiRouter<SharedState> {
+pub fn routes() -> OpenApiRouter<App> {
     OpenApiRouter::new().routes(routes!(query_audit))
 }
 
 #[derive(Debug, Deserialize, IntoParams)]
-pub struct AuditQuery {
+pub struct AuditParams {
     /// Exact user name (or `agent:<cluster>`).
     actor: Option<String>,
     /// Exact action, e.g. `user.create`, `cluster.register`, `slo.target.update`.
@@ -35,30 +33,20 @@ pub struct AuditQuery {
 }
 
 /// The audit log, newest first (operator and admin).
-#[utoipa::path(get, path = "/api/v2/audit", params(AuditQuery),
+#[utoipa::path(get, path = "/api/v2/audit", params(AuditParams),
     responses((status = 200, body = Vec<Object>), (status = 400), (status = 403)))]
 async fn query_audit(
-    State(state): State<SharedState>,
-    user: CurrentUser,
-    Query(q): Query<AuditQuery>,
+    State(app): State<App>,
+    operator: Operator,
+    Query(q): Query<AuditParams>,
 ) -> ApiResult<Json<Vec<AuditRecord>>> {
-    if user.role < Role::Operator {
-        return Err(ApiError::forbidden(
-            "reading the audit log needs role operator or higher",
-        ));
-    }
-    let time = |name: &str, value: Option<String>| -> ApiResult<Option<Timestamp>> {
-        value
-            .map(|v| Timestamp::parse_rfc3339(&v).map_err(|e| ApiError::bad_request(format!("{name}: {e}"))))
-            .transpose()
-    };
-    let filter = AuditFilter {
+    let query = AuditQuery {
         actor: q.actor,
         action: q.action,
         target: q.target,
-        since: time("since", q.since)?,
-        until: time("until", q.until)?,
-        limit: q.limit.unwrap_or(100).min(1000),
+        since: q.since,
+        until: q.until,
+        limit: q.limit,
     };
-    Ok(Json(state.store.audit(&filter).await?))
+    Ok(Json(app.audit.query(&operator, query).await?))
 }

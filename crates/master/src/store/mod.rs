@@ -27,7 +27,7 @@ mod snapshots;
 mod sqlite;
 mod users;
 
-pub use aiops::AiopsStore;
+pub use aiops::{AiopsChanges, AiopsStore, EngineStateRecord, IncidentFilter, IncidentStateFilter};
 pub use audit::{AuditFilter, AuditRecord, AuditStore};
 pub use clusters::{ClusterRecord, ClusterStore};
 pub use commands::{CommandRecord, CommandStore};

@@ -1,10 +1,8 @@
 //! Settings (SLO objectives, operator and admin), users and roles (admin), the audit log
-//! (admin). Forms POST with the session's CSRF token and call the JSON API's own functions,
-//! so they are validated and audited the same way.
+//! (admin). Forms POST with the session's CSRF token ([`CsrfForm`]) and call the same services
+//! as the JSON API, so they are validated, authorized and audited the same way.
 
 use askama::Template;
-use atlhyper_model::Timestamp;
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Redirect, Response};
@@ -12,14 +10,14 @@ use serde::Deserialize;
 
 use super::i18n::Tr;
 use super::pages::{Page, Scripts, render};
-use super::session::WebUser;
+use super::session::{CsrfForm, WebRole};
 use super::{InLang, WebError, fmt, role_key};
 use crate::auth::Role;
-use crate::gateway::account::{CreateUser, UpdateUser, create_user_as, delete_user_as, update_user_as};
-use crate::gateway::clusters::find;
-use crate::gateway::slo::{DEFAULT_AVAILABILITY, DEFAULT_PERIOD_DAYS, PutTarget, put_target_as};
-use crate::state::SharedState;
-use crate::store::AuditFilter;
+use crate::service::accounts::{CreateUser, UpdateUser};
+use crate::service::audit::AuditQuery;
+use crate::service::slo::{DEFAULT_AVAILABILITY, DEFAULT_PERIOD_DAYS, PutTarget};
+use crate::service::{Admin, App, ErrorKind, Operator, ServiceError, ServiceResult};
+use crate::store::{AuditRecord, SloTargetRecord};
 
 /// `?ok=1` or `?error=…` after a form, shown above the page.
 #[derive(Debug, Default, Deserialize)]
@@ -42,9 +40,12 @@ impl Flash {
     }
 }
 
-fn after_form(path: &str, outcome: Result<(), crate::error::ApiError>) -> Response {
+/// Where a form goes next: back to `path` with `?ok=1` or `?error=…`; a refusal for want of a
+/// role is the 403 page instead (the service has audited it).
+fn after_form(path: &str, lang: super::i18n::Lang, needed: Role, outcome: ServiceResult<()>) -> Response {
     match outcome {
         Ok(()) => Redirect::to(&format!("{path}?ok=1")).into_response(),
+        Err(e) if e.kind == ErrorKind::Forbidden => WebError::forbidden(lang, needed).into_response(),
         Err(e) => Redirect::to(&format!("{path}?{}", fmt::query(&[("error", &e.message)]))).into_response(),
     }
 }
@@ -70,18 +71,35 @@ pub struct SettingsPage {
     pub default_note: String,
 }
 
+/// A stored objective as a row of the settings page (`any` for a type's default).
+pub fn target_row(t: Tr, r: &SloTargetRecord) -> TargetRow {
+    let any = t.get("settings.any");
+    TargetRow {
+        kind: if r.kind == atlhyper_model::SloType::Ingress {
+            t.get("slo.tab_ingress")
+        } else {
+            t.get("slo.tab_service")
+        },
+        source: r.source.clone().unwrap_or_else(|| any.to_owned()),
+        target: r.target.clone().unwrap_or_else(|| any.to_owned()),
+        availability: format!("{}%", r.availability),
+        p95: fmt::ms(r.latency_p95_ms),
+        period: t.fill("settings.days", &[("days", &r.period_days.to_string())]),
+        updated: format!("{} · {}", r.updated_by, fmt::time(r.updated_at)),
+    }
+}
+
 pub async fn settings(
-    State(state): State<SharedState>,
-    user: WebUser,
+    State(app): State<App>,
+    WebRole { user, .. }: WebRole<Operator>,
     uri: Uri,
     Path(id): Path<String>,
     Query(flash): Query<Flash>,
 ) -> Result<Response, WebError> {
-    user.require(&state, Role::Operator, None).await?;
     let t = Tr::new(user.lang);
-    find(&state, &id).await.lang(user.lang)?;
+    app.clusters.find(&id).await.lang(user.lang)?;
     let page = Page::of_cluster(
-        &state,
+        &app,
         &user,
         &uri,
         "settings",
@@ -90,27 +108,13 @@ pub async fn settings(
         "settings.title",
     )
     .await?;
-    let any = t.get("settings.any");
-    let targets = state
-        .store
-        .slo_targets(&id)
+    let targets = app
+        .slo
+        .target_records(&id)
         .await
-        .map_err(crate::error::ApiError::from)
         .lang(user.lang)?
         .iter()
-        .map(|r| TargetRow {
-            kind: if r.kind == atlhyper_model::SloType::Ingress {
-                t.get("slo.tab_ingress")
-            } else {
-                t.get("slo.tab_service")
-            },
-            source: r.source.clone().unwrap_or_else(|| any.to_owned()),
-            target: r.target.clone().unwrap_or_else(|| any.to_owned()),
-            availability: format!("{}%", r.availability),
-            p95: fmt::ms(r.latency_p95_ms),
-            period: t.fill("settings.days", &[("days", &r.period_days.to_string())]),
-            updated: format!("{} · {}", r.updated_by, fmt::time(r.updated_at)),
-        })
+        .map(|r| target_row(t, r))
         .collect();
     Ok(render(&SettingsPage {
         flash: flash.view(),
@@ -131,7 +135,6 @@ pub async fn settings(
 
 #[derive(Debug, Deserialize)]
 pub struct TargetForm {
-    csrf: String,
     kind: String,
     #[serde(default)]
     source: String,
@@ -144,29 +147,21 @@ pub struct TargetForm {
     period_days: String,
 }
 
-fn number<T: std::str::FromStr>(name: &str, text: &str) -> Result<Option<T>, crate::error::ApiError> {
+fn number<T: std::str::FromStr>(name: &str, text: &str) -> ServiceResult<Option<T>> {
     let text = text.trim();
     if text.is_empty() {
         return Ok(None);
     }
     text.parse()
         .map(Some)
-        .map_err(|_| crate::error::ApiError::bad_request(format!("{name} must be a number, got {text:?}")))
+        .map_err(|_| ServiceError::bad_request(format!("{name} must be a number, got {text:?}")))
 }
 
 pub async fn settings_submit(
-    State(state): State<SharedState>,
-    user: WebUser,
+    State(app): State<App>,
     Path(id): Path<String>,
-    Form(form): Form<TargetForm>,
+    CsrfForm { user, form }: CsrfForm<TargetForm>,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&form.csrf)?;
-    user.require(
-        &state,
-        Role::Operator,
-        Some(("slo.target.update", &format!("cluster/{id}/slo"))),
-    )
-    .await?;
     let outcome = async {
         let none_if_empty = |s: &str| Some(s.trim().to_owned()).filter(|s| !s.is_empty());
         let request = PutTarget {
@@ -177,10 +172,15 @@ pub async fn settings_submit(
             latency_p95_ms: number("latency_p95_ms", &form.latency_p95_ms)?,
             period_days: number("period_days", &form.period_days)?,
         };
-        put_target_as(&state, &user.user, &id, request).await.map(|_| ())
+        app.slo.put_target(&user.caller, &id, request).await.map(|_| ())
     }
     .await;
-    Ok(after_form(&format!("/clusters/{id}/settings"), outcome))
+    Ok(after_form(
+        &format!("/clusters/{id}/settings"),
+        user.lang,
+        Role::Operator,
+        outcome,
+    ))
 }
 
 pub struct UserRow {
@@ -204,15 +204,14 @@ pub struct UsersPage {
 }
 
 pub async fn users(
-    State(state): State<SharedState>,
-    user: WebUser,
+    State(app): State<App>,
+    WebRole { user, proof }: WebRole<Admin>,
     uri: Uri,
     Query(flash): Query<Flash>,
 ) -> Result<Response, WebError> {
-    user.require(&state, Role::Admin, None).await?;
     let t = Tr::new(user.lang);
     let page = Page::new(
-        &state,
+        &app,
         &user,
         &uri,
         "users",
@@ -221,22 +220,20 @@ pub async fn users(
         Scripts::Plain,
     )
     .await?;
-    let users = state
-        .store
-        .users()
+    let users = app
+        .accounts
+        .list(&proof)
         .await
-        .map_err(crate::error::ApiError::from)
         .lang(user.lang)?
         .into_iter()
         .map(|u| {
-            let role = Role::parse(&u.role).unwrap_or(Role::Viewer);
             let path = fmt::url_encode(&u.username);
             UserRow {
-                is_self: u.username == user.user.username,
-                is_bootstrap: u.username == state.config.admin_username,
-                role: role.as_str(),
-                role_name: t.get(role_key(role)),
-                created: fmt::time(u.created_at),
+                is_self: u.username == user.caller.username,
+                is_bootstrap: app.accounts.is_bootstrap_admin(&u.username),
+                role: u.role.as_str(),
+                role_name: t.get(role_key(u.role)),
+                created: u.created_at,
                 delete_href: format!("/admin/users/{path}/delete"),
                 role_href: format!("/admin/users/{path}/role"),
                 username: u.username,
@@ -257,105 +254,79 @@ pub async fn users(
 
 #[derive(Debug, Deserialize)]
 pub struct NewUserForm {
-    csrf: String,
     username: String,
     password: String,
     role: String,
 }
 
+fn parse_role(text: &str) -> ServiceResult<Role> {
+    Role::parse(text).ok_or_else(|| ServiceError::bad_request(format!("unknown role {text:?}")))
+}
+
 pub async fn user_create(
-    State(state): State<SharedState>,
-    user: WebUser,
-    Form(form): Form<NewUserForm>,
+    State(app): State<App>,
+    CsrfForm { user, form }: CsrfForm<NewUserForm>,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&form.csrf)?;
     let outcome = async {
-        let role = Role::parse(&form.role)
-            .ok_or_else(|| crate::error::ApiError::bad_request(format!("unknown role {:?}", form.role)))?;
         let request = CreateUser {
             username: form.username.trim().to_owned(),
             password: form.password.clone(),
-            role,
+            role: parse_role(&form.role)?,
         };
-        create_user_as(&state, &user.user, request).await.map(|_| ())
+        app.accounts.create(&user.caller, request).await.map(|_| ())
     }
     .await;
-    if let Err(e) = &outcome
-        && e.status == axum::http::StatusCode::FORBIDDEN
-    {
-        return Err(WebError::forbidden(user.lang, Role::Admin));
-    }
-    Ok(after_form("/admin/users", outcome))
+    Ok(after_form("/admin/users", user.lang, Role::Admin, outcome))
 }
 
 #[derive(Debug, Deserialize)]
 pub struct RoleForm {
-    csrf: String,
     role: String,
 }
 
 pub async fn user_role(
-    State(state): State<SharedState>,
-    user: WebUser,
+    State(app): State<App>,
     Path(name): Path<String>,
-    Form(form): Form<RoleForm>,
+    CsrfForm { user, form }: CsrfForm<RoleForm>,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&form.csrf)?;
     let outcome = async {
-        let role = Role::parse(&form.role)
-            .ok_or_else(|| crate::error::ApiError::bad_request(format!("unknown role {:?}", form.role)))?;
-        update_user_as(
-            &state,
-            &user.user,
-            &name,
-            UpdateUser {
-                role: Some(role),
-                password: None,
-            },
-        )
-        .await
-        .map(|_| ())
+        let update = UpdateUser {
+            role: Some(parse_role(&form.role)?),
+            password: None,
+        };
+        app.accounts.update(&user.caller, &name, update).await.map(|_| ())
     }
     .await;
-    if let Err(e) = &outcome
-        && e.status == axum::http::StatusCode::FORBIDDEN
-    {
-        return Err(WebError::forbidden(user.lang, Role::Admin));
-    }
-    Ok(after_form("/admin/users", outcome))
+    Ok(after_form("/admin/users", user.lang, Role::Admin, outcome))
 }
 
 #[derive(Debug, Deserialize)]
 pub struct DeleteForm {
-    csrf: String,
     #[serde(default)]
     confirm: String,
 }
 
 pub async fn user_delete(
-    State(state): State<SharedState>,
-    user: WebUser,
+    State(app): State<App>,
     Path(name): Path<String>,
-    Form(form): Form<DeleteForm>,
+    CsrfForm { user, form }: CsrfForm<DeleteForm>,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&form.csrf)?;
-    user.require(
-        &state,
-        Role::Admin,
-        Some(("user.delete", &format!("user/{name}"))),
-    )
-    .await?;
-    if form.confirm != name {
-        let t = Tr::new(user.lang);
-        return Ok(after_form(
-            "/admin/users",
-            Err(crate::error::ApiError::bad_request(
+    let outcome = if form.confirm == name {
+        app.accounts.delete(&user.caller, &name).await
+    } else {
+        // Only an admin learns that the confirmation was wrong; others are refused (audited).
+        let admin = app
+            .access
+            .authorize::<Admin>(&user.caller, "user.delete", &format!("user/{name}"))
+            .await;
+        admin.and_then(|_| {
+            let t = Tr::new(user.lang);
+            Err(ServiceError::bad_request(
                 t.fill("users.confirm_mismatch", &[("name", &name)]),
-            )),
-        ));
-    }
-    let outcome = delete_user_as(&state, &user.user, &name).await;
-    Ok(after_form("/admin/users", outcome))
+            ))
+        })
+    };
+    Ok(after_form("/admin/users", user.lang, Role::Admin, outcome))
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -386,16 +357,35 @@ pub struct AuditPage {
     pub rows: Vec<AuditRow>,
 }
 
+/// One audit row: refusals warn, errors are critical.
+pub fn audit_row(r: AuditRecord) -> AuditRow {
+    AuditRow {
+        at: fmt::time(r.at),
+        result_class: if r.result == "ok" {
+            "healthy"
+        } else if r.result == "denied" {
+            "warning"
+        } else {
+            "critical"
+        },
+        actor: r.actor,
+        action: r.action,
+        target: r.target,
+        source: r.source_addr,
+        result: r.result,
+        detail: r.detail,
+    }
+}
+
 pub async fn audit_page(
-    State(state): State<SharedState>,
-    user: WebUser,
+    State(app): State<App>,
+    WebRole { user, proof }: WebRole<Admin>,
     uri: Uri,
     Query(q): Query<AuditParams>,
 ) -> Result<Response, WebError> {
-    user.require(&state, Role::Admin, None).await?;
     let t = Tr::new(user.lang);
     let page = Page::new(
-        &state,
+        &app,
         &user,
         &uri,
         "audit",
@@ -405,37 +395,21 @@ pub async fn audit_page(
     )
     .await?;
     let clean = |v: &Option<String>| v.as_ref().map(|s| s.trim().to_owned()).filter(|s| !s.is_empty());
-    let filter = AuditFilter {
+    let query = AuditQuery {
         actor: clean(&q.actor),
         action: clean(&q.action),
         target: clean(&q.target),
-        since: None,
-        until: None::<Timestamp>,
-        limit: 200,
+        limit: Some(200),
+        ..AuditQuery::default()
     };
-    let rows = state
-        .store
-        .audit(&filter)
+    let reader = Operator::from(proof);
+    let rows = app
+        .audit
+        .query(&reader, query)
         .await
-        .map_err(crate::error::ApiError::from)
         .lang(user.lang)?
         .into_iter()
-        .map(|r| AuditRow {
-            at: fmt::time(r.at),
-            result_class: if r.result == "ok" {
-                "healthy"
-            } else if r.result == "denied" {
-                "warning"
-            } else {
-                "critical"
-            },
-            actor: r.actor,
-            action: r.action,
-            target: r.target,
-            source: r.source_addr,
-            result: r.result,
-            detail: r.detail,
-        })
+        .map(audit_row)
         .collect();
     Ok(render(&AuditPage {
         actor: q.actor.unwrap_or_default(),

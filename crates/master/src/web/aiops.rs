@@ -1,9 +1,10 @@
 //! AIOps pages: the risk ranking of a cluster with incident statistics, incidents with their
-//! timeline, and the score explanation of one entity. They read the engine the master runs
-//! (`state.aiops`), as the `/api/v2/aiops/*` handlers do.
+//! timeline, and the score explanation of one entity. They read the AIOps service
+//! (`service::aiops`), as the `/api/v2/aiops/*` handlers do.
 
 use askama::Template;
-use atlhyper_aiops::{Event, Incident};
+use atlhyper_aiops::{Event, Incident, Statistics};
+use atlhyper_model::Timestamp;
 use axum::extract::{Path, Query, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
@@ -12,8 +13,9 @@ use serde::{Deserialize, Serialize};
 use super::i18n::Tr;
 use super::pages::{Page, Scripts, render};
 use super::session::WebUser;
-use super::{WebError, fmt};
-use crate::state::SharedState;
+use super::{InLang, WebError, fmt};
+use crate::service::{App, ErrorKind};
+use crate::store::IncidentStateFilter;
 
 /// A serde enum's word (`root_cause`, `critical`).
 pub fn word<T: Serialize>(value: &T) -> String {
@@ -70,9 +72,8 @@ pub struct RiskRow {
     pub href: String,
 }
 
-pub fn risk_rows(state: &SharedState, t: Tr, cluster: &str, limit: usize) -> Vec<RiskRow> {
-    state
-        .aiops
+pub fn risk_rows(app: &App, t: Tr, cluster: &str, limit: usize) -> Vec<RiskRow> {
+    app.aiops
         .ranking(cluster, limit)
         .into_iter()
         .map(|r| RiskRow {
@@ -145,9 +146,17 @@ pub struct StatCard {
     pub value: String,
 }
 
-fn statistics_cards(state: &SharedState, t: Tr) -> (Vec<StatCard>, Vec<StatCard>) {
-    let now = state.now().0;
-    let stats = state.aiops.statistics(now - 7 * 86_400_000, now);
+/// The incident statistics of the last 7 days.
+async fn week_statistics(app: &App, lang: super::i18n::Lang) -> Result<Statistics, WebError> {
+    let now = app.now();
+    app.aiops
+        .statistics(Timestamp(now.0 - 7 * 86_400_000), now)
+        .await
+        .lang(lang)
+}
+
+/// The statistics cards (totals, MTTR, recurrence) and the incidents per severity.
+pub fn statistics_cards(t: Tr, stats: &Statistics) -> (Vec<StatCard>, Vec<StatCard>) {
     let cards = vec![
         StatCard {
             label: t.get("aiops.total"),
@@ -209,14 +218,14 @@ pub struct RiskPage {
 }
 
 pub async fn risk(
-    State(state): State<SharedState>,
+    State(app): State<App>,
     user: WebUser,
     uri: Uri,
     Query(q): Query<ClusterParam>,
 ) -> Result<Response, WebError> {
     let t = Tr::new(user.lang);
     let mut page = Page::new(
-        &state,
+        &app,
         &user,
         &uri,
         "risk",
@@ -236,7 +245,7 @@ pub async fn risk(
         None => page.clusters.first().map(|c| c.id.clone()).unwrap_or_default(),
     };
     page.cluster.clone_from(&cluster);
-    let risk = state.aiops.cluster_risk(&cluster);
+    let risk = app.aiops.cluster_risk(&cluster);
     let terms = risk.as_ref().map_or_else(Vec::new, |r| {
         vec![
             StatCard {
@@ -261,11 +270,9 @@ pub async fn risk(
             },
         ]
     });
-    let (stats, severities) = statistics_cards(&state, t);
-    let now = state.now().0;
-    let roots = state
-        .aiops
-        .statistics(now - 7 * 86_400_000, now)
+    let week = week_statistics(&app, user.lang).await?;
+    let (stats, severities) = statistics_cards(t, &week);
+    let roots = week
         .top_root_causes
         .into_iter()
         .map(|r| (r.cluster, r.entity, r.count))
@@ -285,7 +292,7 @@ pub async fn risk(
         ),
         level_class: risk.as_ref().map_or("neutral", |r| level_class(&word(&r.level))),
         terms,
-        rows: risk_rows(&state, t, &cluster, 50),
+        rows: risk_rows(&app, t, &cluster, 50),
         stats,
         severities,
         roots,
@@ -295,7 +302,7 @@ pub async fn risk(
 }
 
 #[derive(Debug, Deserialize)]
-pub struct IncidentFilter {
+pub struct IncidentParams {
     cluster: Option<String>,
     state: Option<String>,
 }
@@ -313,14 +320,14 @@ pub struct IncidentsPage {
 }
 
 pub async fn incidents(
-    State(state): State<SharedState>,
+    State(app): State<App>,
     user: WebUser,
     uri: Uri,
-    Query(q): Query<IncidentFilter>,
+    Query(q): Query<IncidentParams>,
 ) -> Result<Response, WebError> {
     let t = Tr::new(user.lang);
     let page = Page::new(
-        &state,
+        &app,
         &user,
         &uri,
         "incidents",
@@ -331,21 +338,20 @@ pub async fn incidents(
     .await?;
     let cluster = q.cluster.unwrap_or_default();
     let wanted = q.state.unwrap_or_default();
-    let now = state.now().0;
-    let rows = state
-        .aiops
-        .incidents()
-        .iter()
-        .filter(|i| cluster.is_empty() || i.cluster == cluster)
-        .filter(|i| match wanted.as_str() {
-            "open" => i.is_open(),
-            "resolved" => !i.is_open(),
-            _ => true,
-        })
-        .take(200)
-        .map(|i| incident_row(t, i, now))
-        .collect();
-    let (stats, severities) = statistics_cards(&state, t);
+    let now = app.now().0;
+    let filter = crate::store::IncidentFilter {
+        cluster: Some(cluster.clone()).filter(|c| !c.is_empty()),
+        state: match wanted.as_str() {
+            "open" => Some(IncidentStateFilter::Open),
+            "resolved" => Some(IncidentStateFilter::Resolved),
+            _ => None,
+        },
+        limit: 200,
+        ..crate::store::IncidentFilter::default()
+    };
+    let (found, _) = app.aiops.incidents(&filter).await.lang(user.lang)?;
+    let rows = found.iter().map(|i| incident_row(t, i, now)).collect();
+    let (stats, severities) = statistics_cards(t, &week_statistics(&app, user.lang).await?);
     Ok(render(&IncidentsPage {
         filter_cluster: cluster,
         filter_state: wanted,
@@ -431,6 +437,7 @@ fn timeline_row(t: Tr, entry: &atlhyper_aiops::TimelineEntry) -> TimelineRow {
         Event::Recurrence { count } => (t.get("aiops_event.recurrence"), format!("#{count}"), "warning"),
         Event::Merged { incident } => (t.get("aiops_event.merged"), incident.clone(), "info"),
         Event::Resolved => (t.get("aiops_event.resolved"), String::new(), "healthy"),
+        Event::Relearned => (t.get("aiops_event.relearned"), String::new(), "neutral"),
     };
     TimelineRow {
         at: fmt::time(atlhyper_model::Timestamp(entry.at_ms)),
@@ -442,20 +449,24 @@ fn timeline_row(t: Tr, entry: &atlhyper_aiops::TimelineEntry) -> TimelineRow {
 }
 
 pub async fn incident(
-    State(state): State<SharedState>,
+    State(app): State<App>,
     user: WebUser,
     uri: Uri,
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
     let t = Tr::new(user.lang);
-    let Some(found) = state.aiops.incident(&id) else {
-        return Err(WebError::not_found(
-            user.lang,
-            t.fill("aiops.unknown_incident", &[("id", &id)]),
-        ));
+    let found = match app.aiops.incident(&id).await {
+        Ok(found) => found,
+        Err(e) if e.kind == ErrorKind::NotFound => {
+            return Err(WebError::not_found(
+                user.lang,
+                t.fill("aiops.unknown_incident", &[("id", &id)]),
+            ));
+        }
+        Err(e) => return Err(WebError::from(e).in_lang(user.lang)),
     };
     let mut page = Page::new(
-        &state,
+        &app,
         &user,
         &uri,
         "incidents",
@@ -489,7 +500,7 @@ pub async fn incident(
             .collect(),
         timeline: found.timeline.iter().map(|e| timeline_row(t, e)).collect(),
         root_href: explain(&found.root_cause),
-        row: incident_row(t, &found, state.now().0),
+        row: incident_row(t, &found, app.now().0),
         page,
     })?
     .into_response())
@@ -535,13 +546,13 @@ pub struct ExplainPage {
 }
 
 pub async fn explain(
-    State(state): State<SharedState>,
+    State(app): State<App>,
     user: WebUser,
     uri: Uri,
     Query(q): Query<ExplainParams>,
 ) -> Result<Response, WebError> {
     let t = Tr::new(user.lang);
-    let why = state.aiops.explain(&q.cluster, &q.entity).map_err(|_| {
+    let why = app.aiops.explain(&q.cluster, &q.entity).map_err(|_| {
         WebError::not_found(
             user.lang,
             t.fill(
@@ -551,7 +562,7 @@ pub async fn explain(
         )
     })?;
     let mut page = Page::new(
-        &state,
+        &app,
         &user,
         &uri,
         "risk",
@@ -622,4 +633,90 @@ pub async fn explain(
         page,
     })?
     .into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::i18n::Lang;
+    use atlhyper_aiops::{Severity, State, TimelineEntry};
+
+    fn incident(resolved: Option<i64>) -> Incident {
+        Incident {
+            id: "inc-prod-1000-0000".into(),
+            cluster: "prod".into(),
+            state: if resolved.is_some() {
+                State::Stable
+            } else {
+                State::Incident
+            },
+            severity: Severity::High,
+            root_cause: "shop/service/payments".into(),
+            peak_risk: 0.756,
+            started_at_ms: 1_000,
+            resolved_at_ms: resolved,
+            recurrence: 1,
+            entities: Vec::new(),
+            timeline: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn an_incident_row_lasts_until_now_or_its_resolution() {
+        let t = Tr::new(Lang::En);
+        let open = incident_row(t, &incident(None), 61_000);
+        assert_eq!(open.duration, fmt::duration_s(60.0));
+        assert_eq!((open.state_class, open.severity_class), ("critical", "warning"));
+        assert_eq!(open.peak_risk, "0.76");
+        let closed = incident_row(t, &incident(Some(31_000)), 1_000_000);
+        assert_eq!(closed.duration, fmt::duration_s(30.0));
+        assert_eq!(closed.state_class, "healthy");
+    }
+
+    #[test]
+    fn every_timeline_event_has_a_label_in_every_language() {
+        let events = [
+            Event::Resolved,
+            Event::Relearned,
+            Event::Recurrence { count: 2 },
+            Event::Merged {
+                incident: "inc-x".into(),
+            },
+        ];
+        for lang in [Lang::En, Lang::Zh, Lang::Ja] {
+            for event in &events {
+                let row = timeline_row(
+                    Tr::new(lang),
+                    &TimelineEntry {
+                        at_ms: 0,
+                        entity: "shop/service/payments".into(),
+                        event: event.clone(),
+                    },
+                );
+                assert!(
+                    !row.event.is_empty() && !row.event.starts_with("aiops_event."),
+                    "{lang:?} {event:?}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn statistics_cards_show_mttr_and_recurrence() {
+        let t = Tr::new(Lang::En);
+        let stats = atlhyper_aiops::statistics(&[incident(Some(31_000)), incident(None)], 0, 2_000);
+        let (cards, severities) = statistics_cards(t, &stats);
+        let value = |label: &str| {
+            cards
+                .iter()
+                .find(|c| c.label == t.get(label))
+                .unwrap()
+                .value
+                .clone()
+        };
+        assert_eq!(value("aiops.total"), "2");
+        assert_eq!(value("aiops.mttr"), fmt::duration_s(30.0));
+        assert_eq!(value("aiops.recurrence_rate"), fmt::pct(Some(100.0)));
+        assert_eq!(severities.len(), 1);
+    }
 }

@@ -2,7 +2,9 @@
 //! and charts of the agent's one-hour node rings.
 
 use askama::Template;
-use atlhyper_model::{AgentSnapshot, NodePoint};
+use std::sync::Arc;
+
+use atlhyper_model::{AgentSnapshot, NodeMetrics, NodePoint};
 use axum::extract::{Path, State};
 use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
@@ -12,8 +14,7 @@ use super::i18n::Tr;
 use super::pages::{Page, Scripts, line_chart, point, render, series};
 use super::session::WebUser;
 use super::{InLang, WebError, fmt};
-use crate::gateway::clusters::find;
-use crate::state::SharedState;
+use crate::service::App;
 
 pub struct NodeRow {
     pub name: String,
@@ -76,69 +77,54 @@ fn usage_class(value: Option<f64>) -> &'static str {
     }
 }
 
-async fn latest(state: &SharedState, id: &str) -> Result<Option<AgentSnapshot>, crate::error::ApiError> {
-    Ok(match state.hub.get(id).latest {
-        Some(held) => Some((*held).clone()),
-        None => state.store.latest_snapshot(id).await?,
-    })
+/// One node's row: usage with its warning class, load, the fullest filesystem, network rates,
+/// temperature and uptime.
+pub fn node_row(n: &NodeMetrics) -> NodeRow {
+    let fullest = n
+        .filesystems
+        .iter()
+        .filter_map(|f| f.usage_pct)
+        .max_by(f64::total_cmp);
+    let rx: f64 = n.networks.iter().filter_map(|d| d.receive_bytes_per_sec).sum();
+    let tx: f64 = n.networks.iter().filter_map(|d| d.transmit_bytes_per_sec).sum();
+    NodeRow {
+        name: n.node.clone(),
+        cpu: fmt::pct(n.cpu.usage_pct),
+        cpu_class: usage_class(n.cpu.usage_pct),
+        memory: fmt::pct(n.memory.usage_pct),
+        memory_class: usage_class(n.memory.usage_pct),
+        load: fmt::num(n.cpu.load1, 2),
+        cores: n
+            .cpu
+            .cores
+            .map_or_else(|| fmt::NONE.to_owned(), |c| c.to_string()),
+        disk: fmt::pct(fullest),
+        net_rx: format!("{}/s", fmt::bytes(Some(rx))),
+        net_tx: format!("{}/s", fmt::bytes(Some(tx))),
+        temperature: n
+            .temperature
+            .cpu_celsius
+            .map_or_else(|| fmt::NONE.to_owned(), |c| format!("{c:.0} °C")),
+        uptime: n
+            .uptime_seconds
+            .map_or_else(|| fmt::NONE.to_owned(), fmt::duration_s),
+    }
 }
 
 async fn build_live(
-    state: &SharedState,
+    app: &App,
     user: &WebUser,
     id: &str,
-) -> Result<(ClusterLive, Option<AgentSnapshot>), WebError> {
+) -> Result<(ClusterLive, Option<Arc<AgentSnapshot>>), WebError> {
     let t = Tr::new(user.lang);
     let lang = user.lang;
-    find(state, id).await.lang(lang)?;
-    let hub = state.hub.get(id);
-    let offline_ms = i64::try_from(state.config.offline_after.as_millis()).unwrap_or(i64::MAX);
-    let stats = state
-        .store
-        .seq_stats(id)
-        .await
-        .map_err(crate::error::ApiError::from)
-        .lang(lang)?;
-    let snapshot = latest(state, id).await.lang(lang)?;
+    let stats = app.clusters.seq_stats(id).await.lang(lang)?;
+    let hub = app.clusters.live(id);
+    let snapshot = app.clusters.latest(id).await.lang(lang)?;
     let never = || t.get("common.never").to_owned();
     let nodes = snapshot
         .as_ref()
-        .map(|s| {
-            s.nodes
-                .iter()
-                .map(|n| {
-                    let fullest = n
-                        .filesystems
-                        .iter()
-                        .filter_map(|f| f.usage_pct)
-                        .max_by(f64::total_cmp);
-                    let rx: f64 = n.networks.iter().filter_map(|d| d.receive_bytes_per_sec).sum();
-                    let tx: f64 = n.networks.iter().filter_map(|d| d.transmit_bytes_per_sec).sum();
-                    NodeRow {
-                        name: n.node.clone(),
-                        cpu: fmt::pct(n.cpu.usage_pct),
-                        cpu_class: usage_class(n.cpu.usage_pct),
-                        memory: fmt::pct(n.memory.usage_pct),
-                        memory_class: usage_class(n.memory.usage_pct),
-                        load: fmt::num(n.cpu.load1, 2),
-                        cores: n
-                            .cpu
-                            .cores
-                            .map_or_else(|| fmt::NONE.to_owned(), |c| c.to_string()),
-                        disk: fmt::pct(fullest),
-                        net_rx: format!("{}/s", fmt::bytes(Some(rx))),
-                        net_tx: format!("{}/s", fmt::bytes(Some(tx))),
-                        temperature: n
-                            .temperature
-                            .cpu_celsius
-                            .map_or_else(|| fmt::NONE.to_owned(), |c| format!("{c:.0} °C")),
-                        uptime: n
-                            .uptime_seconds
-                            .map_or_else(|| fmt::NONE.to_owned(), fmt::duration_s),
-                    }
-                })
-                .collect()
-        })
+        .map(|s| s.nodes.iter().map(node_row).collect())
         .unwrap_or_default();
     let targets = snapshot
         .as_ref()
@@ -160,7 +146,7 @@ async fn build_live(
         ClusterLive {
             t,
             id: id.to_owned(),
-            online: state.hub.online(id, state.now(), offline_ms),
+            online: app.clusters.online(id),
             last_seen: hub.last_seen.map_or_else(never, fmt::time),
             last_snapshot: stats.last_snapshot_at.map_or_else(never, fmt::time),
             received: fmt::count(stats.snapshots_received),
@@ -208,15 +194,15 @@ fn node_charts(t: Tr, snapshot: &AgentSnapshot) -> Vec<Value> {
 }
 
 pub async fn page(
-    State(state): State<SharedState>,
+    State(app): State<App>,
     user: WebUser,
     uri: Uri,
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
     let t = Tr::new(user.lang);
-    let (live, snapshot) = build_live(&state, &user, &id).await?;
+    let (live, snapshot) = build_live(&app, &user, &id).await?;
     let page = Page::of_cluster(
-        &state,
+        &app,
         &user,
         &uri,
         "cluster",
@@ -239,10 +225,54 @@ pub async fn page(
 }
 
 pub async fn live(
-    State(state): State<SharedState>,
+    State(app): State<App>,
     user: WebUser,
     Path(id): Path<String>,
 ) -> Result<Response, WebError> {
-    let (live, _) = build_live(&state, &user, &id).await?;
+    let (live, _) = build_live(&app, &user, &id).await?;
     Ok(render(&ClusterFragment { live })?.into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_node_row_flags_high_usage_and_takes_the_fullest_filesystem() {
+        use atlhyper_model::{CpuMetrics, FilesystemMetrics, MemoryMetrics, NetworkMetrics};
+        let fs = |usage| FilesystemMetrics {
+            usage_pct: Some(usage),
+            ..FilesystemMetrics::default()
+        };
+        let net = |rx, tx| NetworkMetrics {
+            receive_bytes_per_sec: Some(rx),
+            transmit_bytes_per_sec: tx,
+            ..NetworkMetrics::default()
+        };
+        let node = NodeMetrics {
+            node: "node-1".into(),
+            cpu: CpuMetrics {
+                usage_pct: Some(93.0),
+                cores: Some(4),
+                load1: Some(1.234),
+                ..CpuMetrics::default()
+            },
+            memory: MemoryMetrics {
+                usage_pct: Some(80.0),
+                ..MemoryMetrics::default()
+            },
+            filesystems: vec![fs(40.0), fs(71.5)],
+            networks: vec![net(1000.0, Some(24.0)), net(24.0, None)],
+            ..NodeMetrics::default()
+        };
+        let row = node_row(&node);
+        assert_eq!((row.cpu_class, row.memory_class), ("critical", "warning"));
+        assert_eq!(row.disk, fmt::pct(Some(71.5)));
+        assert_eq!(row.net_rx, format!("{}/s", fmt::bytes(Some(1024.0))));
+        assert_eq!(
+            (row.cores.as_str(), row.load.as_str()),
+            ("4", fmt::num(Some(1.234), 2).as_str())
+        );
+        assert_eq!(row.uptime, fmt::NONE);
+    }
 }

@@ -1,9 +1,10 @@
-//! The web dashboard, rendered by the master itself (docs/web.md).
+//! The web dashboard, one of the master's three adapters (docs/web.md).
 //!
 //! Server-rendered askama pages in English, Chinese and Japanese, readable without JavaScript;
 //! htmx refreshes live fragments, ECharts draws charts and cytoscape the mesh topology from
-//! JSON embedded in the page. Every asset is embedded in the binary. The pages call the same
-//! functions as the JSON API's handlers, through [`SharedState`], never over HTTP.
+//! JSON embedded in the page. Every asset is embedded in the binary. The pages call the
+//! master's services (`crate::service`), as the JSON API does; each page's view model is built
+//! by a plain function, unit-tested beside it.
 //!
 //! | module | role |
 //! |---|---|
@@ -11,7 +12,7 @@
 //! | [`i18n`] | the string catalogs and language negotiation |
 //! | [`assets`] | embedded CSS, JS, vendored libraries |
 //! | [`pages`] | the template structs and the layout shared by every page |
-//! | `overview`, `cluster`, `resources`, `slo`, `admin`, `aiops` | the pages |
+//! | `overview`, `cluster`, `resources`, `events`, `operations`, `slo`, `admin`, `aiops` | the pages |
 
 pub mod assets;
 pub mod fmt;
@@ -22,6 +23,8 @@ pub mod session;
 mod admin;
 mod aiops;
 mod cluster;
+mod events;
+mod operations;
 mod overview;
 mod resources;
 mod slo;
@@ -34,12 +37,12 @@ use axum::response::{IntoResponse, Redirect, Response};
 use axum::routing::{get, post};
 
 use crate::auth::Role;
-use crate::error::ApiError;
-use crate::state::SharedState;
+use crate::http::status_of;
+use crate::service::{App, ErrorKind, ServiceError};
 use i18n::{Lang, Tr};
 
-/// The dashboard's routes; merged into the Gateway router next to `/api/v2`.
-pub fn routes() -> Router<SharedState> {
+/// The dashboard's routes; the server serves them on the Gateway listener beside `/api/v2`.
+pub fn routes() -> Router<App> {
     Router::new()
         .route("/", get(|| async { Redirect::to("/overview") }))
         .route("/login", get(session::login_page).post(session::login_submit))
@@ -61,11 +64,11 @@ pub fn routes() -> Router<SharedState> {
             "/clusters/{id}/resources/{kind}/{namespace}/{name}",
             get(resources::detail),
         )
-        .route("/clusters/{id}/events", get(resources::events))
-        .route("/clusters/{id}/anomalies", get(resources::anomalies))
-        .route("/clusters/{id}/operate", post(resources::operate))
-        .route("/clusters/{id}/commands", get(resources::commands))
-        .route("/clusters/{id}/commands/live", get(resources::commands_live))
+        .route("/clusters/{id}/events", get(events::events))
+        .route("/clusters/{id}/anomalies", get(events::anomalies))
+        .route("/clusters/{id}/operate", post(operations::operate))
+        .route("/clusters/{id}/commands", get(operations::commands))
+        .route("/clusters/{id}/commands/live", get(operations::commands_live))
         .route("/admin/users", get(admin::users).post(admin::user_create))
         .route("/admin/users/{name}/role", post(admin::user_role))
         .route("/admin/users/{name}/delete", post(admin::user_delete))
@@ -150,6 +153,15 @@ impl WebError {
         }
     }
 
+    pub fn bad_request(lang: Lang, message: impl Into<String>) -> Self {
+        Self {
+            status: StatusCode::BAD_REQUEST,
+            lang,
+            title_key: "error.bad_request",
+            message: message.into(),
+        }
+    }
+
     pub fn not_found(lang: Lang, message: impl Into<String>) -> Self {
         Self {
             status: StatusCode::NOT_FOUND,
@@ -165,16 +177,16 @@ impl WebError {
     }
 }
 
-impl From<ApiError> for WebError {
-    fn from(e: ApiError) -> Self {
-        let title_key = match e.status {
-            StatusCode::NOT_FOUND => "error.not_found",
-            StatusCode::FORBIDDEN => "error.forbidden",
-            StatusCode::BAD_REQUEST => "error.bad_request",
+impl From<ServiceError> for WebError {
+    fn from(e: ServiceError) -> Self {
+        let title_key = match e.kind {
+            ErrorKind::NotFound => "error.not_found",
+            ErrorKind::Forbidden => "error.forbidden",
+            ErrorKind::BadRequest => "error.bad_request",
             _ => "error.internal",
         };
         Self {
-            status: e.status,
+            status: status_of(e.kind),
             lang: Lang::En,
             title_key,
             message: e.message,

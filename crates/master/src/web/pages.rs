@@ -12,7 +12,7 @@ use super::i18n::{Lang, Tr};
 use super::session::{WebUser, request_lang};
 use super::{WebError, assets, role_key};
 use crate::auth::Role;
-use crate::state::SharedState;
+use crate::service::App;
 
 pub fn render<T: Template>(template: &T) -> Result<Html<String>, WebError> {
     template
@@ -39,7 +39,7 @@ impl<S: Send + Sync> FromRequestParts<S> for Source {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
-        Ok(Self(crate::gateway::source_addr(parts)))
+        Ok(Self(crate::http::source_addr(parts)))
     }
 }
 
@@ -112,7 +112,7 @@ pub struct Page {
 
 impl Page {
     pub async fn new(
-        state: &SharedState,
+        app: &App,
         user: &WebUser,
         uri: &Uri,
         nav: &'static str,
@@ -121,16 +121,14 @@ impl Page {
         scripts: Scripts,
     ) -> Result<Self, WebError> {
         let lang = user.lang;
-        let now = state.now();
-        let offline_ms = i64::try_from(state.config.offline_after.as_millis()).unwrap_or(i64::MAX);
-        let clusters = state
-            .store
-            .clusters()
+        let clusters = app
+            .clusters
+            .records()
             .await
-            .map_err(|e| WebError::from(crate::error::ApiError::from(e)).in_lang(lang))?
+            .map_err(|e| WebError::from(e).in_lang(lang))?
             .into_iter()
             .map(|c| NavCluster {
-                online: state.hub.online(&c.id, now, offline_ms),
+                online: app.clusters.online(&c.id),
                 id: c.id,
                 name: c.name,
             })
@@ -153,7 +151,7 @@ impl Page {
             lang_code: lang.code(),
             chart_locale: lang.chart_locale(),
             title,
-            user: user.user.username.clone(),
+            user: user.caller.username.clone(),
             role_name: t.get(role_key(user.role())),
             is_operator: user.role() >= Role::Operator,
             is_admin: user.role() >= Role::Admin,
@@ -171,7 +169,7 @@ impl Page {
     /// A page about one cluster, titled by the catalog's `title_key` with the cluster's name
     /// filled in (the name is known only once `new` has loaded the navigation's clusters).
     pub async fn of_cluster(
-        state: &SharedState,
+        app: &App,
         user: &WebUser,
         uri: &Uri,
         nav: &'static str,
@@ -179,7 +177,7 @@ impl Page {
         scripts: Scripts,
         title_key: &str,
     ) -> Result<Self, WebError> {
-        let mut page = Self::new(state, user, uri, nav, String::new(), Some(cluster_id), scripts).await?;
+        let mut page = Self::new(app, user, uri, nav, String::new(), Some(cluster_id), scripts).await?;
         page.title = page.t.fill(title_key, &[("cluster", page.cluster_name())]);
         Ok(page)
     }

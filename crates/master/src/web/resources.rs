@@ -1,30 +1,26 @@
-//! Kubernetes resources of a cluster (every kind, with filters and a detail view), events,
-//! anomalies, remote operations with a confirmation step, and the command history. The data
-//! comes from `gateway::resources` and `gateway::commands`, the JSON API's own functions.
+//! Kubernetes resources of a cluster: every kind with filters, and one object's detail with
+//! its events, anomalies and the operations it offers. Events and anomalies have their pages
+//! in `events.rs`, operations and the command history in `operations.rs`.
 
 use askama::Template;
 use atlhyper_model::resources::ResourceKind;
-use axum::Form;
 use axum::extract::{Path, Query, State};
 use axum::http::Uri;
-use axum::response::{IntoResponse, Redirect, Response};
+use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 
 use super::i18n::Tr;
 use super::pages::{Page, Scripts, render};
 use super::session::WebUser;
 use super::{InLang, WebError, fmt};
 use crate::auth::Role;
-use crate::gateway::commands::{CommandListQuery, CommandRequest, enqueue_as, list_commands_of};
-use crate::gateway::resources::{
-    AnomalyQuery, EventQuery, ResourceQuery, cluster_summary_of, list_anomalies_of, list_events_of,
-    list_resources_of, resource_detail_of,
-};
-use crate::state::SharedState;
-use atlhyper_model::CommandStatus;
+use crate::service::App;
+use crate::service::resources::ResourceQuery;
 
-const PAGE: usize = 100;
+use super::events::{AnomalyRow, EventRow, anomaly_row, event_row};
+
+pub const PAGE: usize = 100;
 
 /// The detail page of an object.
 pub fn resource_href(cluster: &str, kind: &str, namespace: &str, name: &str) -> String {
@@ -149,16 +145,16 @@ pub struct ListParams {
     offset: Option<usize>,
 }
 
-fn clean(v: &Option<String>) -> String {
+pub fn clean(v: &Option<String>) -> String {
     v.as_deref().map(str::trim).unwrap_or_default().to_owned()
 }
 
-fn some(v: &str) -> Option<String> {
+pub fn some(v: &str) -> Option<String> {
     (!v.is_empty()).then(|| v.to_owned())
 }
 
 pub async fn list(
-    State(state): State<SharedState>,
+    State(app): State<App>,
     user: WebUser,
     uri: Uri,
     Path(id): Path<String>,
@@ -177,23 +173,24 @@ pub async fn list(
             ));
         }
     };
-    let page_data = list_resources_of(
-        &state,
-        id.clone(),
-        ResourceQuery {
-            kind: some(&kind),
-            namespace: some(&namespace),
-            status: some(&status),
-            q: some(&q),
-            limit: Some(PAGE),
-            offset: Some(offset),
-        },
-    )
-    .await
-    .lang(user.lang)?;
-    let summary = cluster_summary_of(&state, id.clone()).await.lang(user.lang)?;
+    let page_data = app
+        .resources
+        .list(
+            id.clone(),
+            ResourceQuery {
+                kind: some(&kind),
+                namespace: some(&namespace),
+                status: some(&status),
+                q: some(&q),
+                limit: Some(PAGE),
+                offset: Some(offset),
+            },
+        )
+        .await
+        .lang(user.lang)?;
+    let summary = app.resources.summary(id.clone()).await.lang(user.lang)?;
     let page = Page::of_cluster(
-        &state,
+        &app,
         &user,
         &uri,
         "resources",
@@ -408,76 +405,6 @@ fn flatten(prefix: &str, value: &Value, fields: &mut Vec<Field>, tables: &mut Ve
     }
 }
 
-pub struct EventRow {
-    pub kind_class: &'static str,
-    pub event_type: String,
-    pub reason: String,
-    pub object: String,
-    pub href: String,
-    pub message: String,
-    pub count: u32,
-    pub last_seen: String,
-}
-
-fn event_row(cluster: &str, e: &atlhyper_model::resources::EventSummary) -> EventRow {
-    let kind = ResourceKind::parse(&e.involved.kind);
-    let ns = if e.involved.namespace.is_empty() {
-        &e.meta.namespace
-    } else {
-        &e.involved.namespace
-    };
-    EventRow {
-        kind_class: if e.event_type == "Warning" {
-            "warning"
-        } else {
-            "neutral"
-        },
-        event_type: e.event_type.clone(),
-        reason: e.reason.clone(),
-        object: format!("{}/{}", e.involved.kind, e.involved.name),
-        href: kind.map_or_else(String::new, |k| {
-            resource_href(
-                cluster,
-                k.as_str(),
-                if k.namespaced() { ns } else { "" },
-                &e.involved.name,
-            )
-        }),
-        message: e.message.clone(),
-        count: e.count,
-        last_seen: e.last_seen.map_or_else(|| fmt::NONE.to_owned(), fmt::time),
-    }
-}
-
-pub struct AnomalyRow {
-    pub severity: String,
-    pub severity_class: &'static str,
-    pub entity: String,
-    pub href: String,
-    pub reason: String,
-    pub evidence: String,
-    pub since: String,
-    pub cluster: String,
-}
-
-pub fn anomaly_row(t: Tr, cluster: &str, a: &atlhyper_model::resources::Anomaly) -> AnomalyRow {
-    let (severity, class) = match a.severity {
-        atlhyper_model::Severity::Critical => (t.get("status.critical"), "critical"),
-        atlhyper_model::Severity::Warning => (t.get("status.warning"), "warning"),
-        atlhyper_model::Severity::Info => (t.get("resources.info_severity"), "info"),
-    };
-    AnomalyRow {
-        severity: severity.to_owned(),
-        severity_class: class,
-        href: entity_href(cluster, a.kind, &a.entity),
-        entity: a.entity.clone(),
-        reason: a.reason.clone(),
-        evidence: a.evidence.clone(),
-        since: a.since.map_or_else(|| fmt::NONE.to_owned(), fmt::time),
-        cluster: cluster.to_owned(),
-    }
-}
-
 /// One remote operation offered on a detail page.
 pub struct Operation {
     pub action: &'static str,
@@ -487,7 +414,7 @@ pub struct Operation {
     pub danger: bool,
 }
 
-fn operations(t: Tr, kind: ResourceKind) -> Vec<Operation> {
+pub fn operations(t: Tr, kind: ResourceKind) -> Vec<Operation> {
     use ResourceKind as K;
     let op = |action, key, input, danger| Operation {
         action,
@@ -535,18 +462,20 @@ pub struct DetailPage {
 }
 
 pub async fn detail(
-    State(state): State<SharedState>,
+    State(app): State<App>,
     user: WebUser,
     uri: Uri,
     Path((id, kind, namespace, name)): Path<(String, String, String, String)>,
 ) -> Result<Response, WebError> {
     let t = Tr::new(user.lang);
-    let found = resource_detail_of(&state, id.clone(), &kind, namespace, name)
+    let found = app
+        .resources
+        .detail(id.clone(), &kind, namespace, name)
         .await
         .lang(user.lang)?;
     let item = &found.item;
     let mut page = Page::new(
-        &state,
+        &app,
         &user,
         &uri,
         "resources",
@@ -583,434 +512,4 @@ pub async fn detail(
         page,
     })?
     .into_response())
-}
-
-#[derive(Template)]
-#[template(path = "events.html")]
-pub struct EventsPage {
-    pub page: Page,
-    pub event_type: String,
-    pub namespace: String,
-    pub q: String,
-    pub rows: Vec<EventRow>,
-    pub total: usize,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct EventParams {
-    #[serde(rename = "type")]
-    event_type: Option<String>,
-    namespace: Option<String>,
-    q: Option<String>,
-}
-
-pub async fn events(
-    State(state): State<SharedState>,
-    user: WebUser,
-    uri: Uri,
-    Path(id): Path<String>,
-    Query(p): Query<EventParams>,
-) -> Result<Response, WebError> {
-    let (event_type, namespace, q) = (clean(&p.event_type), clean(&p.namespace), clean(&p.q));
-    let found = list_events_of(
-        &state,
-        id.clone(),
-        EventQuery {
-            namespace: some(&namespace),
-            event_type: some(&event_type),
-            reason: None,
-            kind: None,
-            name: None,
-            q: some(&q),
-            limit: Some(500),
-            offset: None,
-        },
-    )
-    .await
-    .lang(user.lang)?;
-    let page = Page::of_cluster(&state, &user, &uri, "events", &id, Scripts::Plain, "events.title").await?;
-    Ok(render(&EventsPage {
-        rows: found.items.iter().map(|e| event_row(&id, e)).collect(),
-        total: found.total,
-        event_type,
-        namespace,
-        q,
-        page,
-    })?
-    .into_response())
-}
-
-#[derive(Template)]
-#[template(path = "anomalies.html")]
-pub struct AnomaliesPage {
-    pub page: Page,
-    pub severity: String,
-    pub namespace: String,
-    pub q: String,
-    pub rows: Vec<AnomalyRow>,
-    pub total: usize,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct AnomalyParams {
-    severity: Option<String>,
-    namespace: Option<String>,
-    q: Option<String>,
-}
-
-/// A cluster's anomalies, critical first (also used by the overview).
-pub async fn anomaly_rows(
-    state: &SharedState,
-    t: Tr,
-    cluster: &str,
-    limit: usize,
-) -> Result<Vec<AnomalyRow>, crate::error::ApiError> {
-    let q = AnomalyQuery {
-        namespace: None,
-        kind: None,
-        severity: None,
-        reason: None,
-        q: None,
-        limit: Some(limit),
-        offset: None,
-    };
-    Ok(list_anomalies_of(state, cluster.to_owned(), q)
-        .await?
-        .items
-        .iter()
-        .map(|a| anomaly_row(t, cluster, a))
-        .collect())
-}
-
-pub async fn anomalies(
-    State(state): State<SharedState>,
-    user: WebUser,
-    uri: Uri,
-    Path(id): Path<String>,
-    Query(p): Query<AnomalyParams>,
-) -> Result<Response, WebError> {
-    let t = Tr::new(user.lang);
-    let (severity, namespace, q) = (clean(&p.severity), clean(&p.namespace), clean(&p.q));
-    let found = list_anomalies_of(
-        &state,
-        id.clone(),
-        AnomalyQuery {
-            namespace: some(&namespace),
-            kind: None,
-            severity: some(&severity),
-            reason: None,
-            q: some(&q),
-            limit: Some(500),
-            offset: None,
-        },
-    )
-    .await
-    .lang(user.lang)?;
-    let page = Page::of_cluster(
-        &state,
-        &user,
-        &uri,
-        "anomalies",
-        &id,
-        Scripts::Plain,
-        "anomalies.title",
-    )
-    .await?;
-    Ok(render(&AnomaliesPage {
-        rows: found.items.iter().map(|a| anomaly_row(t, &id, a)).collect(),
-        total: found.total,
-        severity,
-        namespace,
-        q,
-        page,
-    })?
-    .into_response())
-}
-
-#[derive(Debug, Deserialize)]
-pub struct OperateForm {
-    csrf: String,
-    action: String,
-    kind: String,
-    #[serde(default)]
-    namespace: String,
-    name: String,
-    #[serde(default)]
-    replicas: String,
-    #[serde(default)]
-    image: String,
-    #[serde(default)]
-    tail_lines: String,
-    /// `review` (the default) shows the confirmation; `confirm` queues the command.
-    #[serde(default)]
-    step: String,
-}
-
-#[derive(Template)]
-#[template(path = "operate.html")]
-pub struct ConfirmPage {
-    pub page: Page,
-    pub action: String,
-    pub action_label: &'static str,
-    pub kind: String,
-    pub namespace: String,
-    pub name: String,
-    pub replicas: String,
-    pub image: String,
-    pub tail_lines: String,
-    pub params: String,
-    pub danger: bool,
-    pub cancel: String,
-}
-
-fn params_of(form: &OperateForm) -> Result<Value, crate::error::ApiError> {
-    let bad = |what: &str| crate::error::ApiError::bad_request(format!("{what} must be a whole number"));
-    Ok(match form.action.as_str() {
-        "scale" => json!({ "replicas": form.replicas.trim().parse::<i64>().map_err(|_| bad("replicas"))? }),
-        "update_image" => json!({ "image": form.image.trim() }),
-        "logs" if !form.tail_lines.trim().is_empty() => {
-            json!({ "tail_lines": form.tail_lines.trim().parse::<i64>().map_err(|_| bad("tail_lines"))? })
-        }
-        _ => json!({}),
-    })
-}
-
-/// Step one shows what will run and asks to confirm; step two queues it through
-/// `gateway::commands::enqueue_as` (validated and audited like the API) and opens the history.
-pub async fn operate(
-    State(state): State<SharedState>,
-    user: WebUser,
-    uri: Uri,
-    Path(id): Path<String>,
-    Form(form): Form<OperateForm>,
-) -> Result<Response, WebError> {
-    user.check_csrf(&form.csrf)?;
-    let target = format!("cluster/{id}/{}/{}/{}", form.kind, form.namespace, form.name);
-    user.require(
-        &state,
-        Role::Operator,
-        Some((&format!("command.{}", form.action), &target)),
-    )
-    .await?;
-    let t = Tr::new(user.lang);
-    let kind = ResourceKind::parse(&form.kind).unwrap_or(ResourceKind::Pod);
-    let detail = resource_href(&id, &form.kind, &form.namespace, &form.name);
-    let params = params_of(&form);
-    if form.step != "confirm" {
-        let ops = operations(t, kind);
-        let Some(op) = ops.iter().find(|o| o.action == form.action) else {
-            return Err(WebError::not_found(
-                user.lang,
-                t.fill("ops.unknown", &[("action", &form.action)]),
-            ));
-        };
-        let mut page = Page::new(
-            &state,
-            &user,
-            &uri,
-            "resources",
-            t.get("ops.confirm_title").to_owned(),
-            Some(&id),
-            Scripts::Plain,
-        )
-        .await?;
-        page.title = t.fill(
-            "ops.confirm_title_of",
-            &[("action", op.label), ("name", &form.name)],
-        );
-        // The page answers a POST: its language links go back to the object.
-        page.langs = super::pages::lang_links(user.lang, &detail);
-        return Ok(render(&ConfirmPage {
-            action_label: op.label,
-            danger: op.danger,
-            params: params
-                .as_ref()
-                .map_or_else(|e| e.message.clone(), Value::to_string),
-            action: form.action.clone(),
-            kind: form.kind.clone(),
-            namespace: form.namespace.clone(),
-            name: form.name.clone(),
-            replicas: form.replicas.clone(),
-            image: form.image.clone(),
-            tail_lines: form.tail_lines.clone(),
-            cancel: detail,
-            page,
-        })?
-        .into_response());
-    }
-    let outcome = match params {
-        Ok(params) => {
-            let request = CommandRequest {
-                action: form.action.clone(),
-                kind: form.kind.clone(),
-                namespace: form.namespace.clone(),
-                name: form.name.clone(),
-                params,
-                confirm: true,
-                timeout_s: None,
-            };
-            enqueue_as(&state, &user.user, &id, request).await.map(|c| c.id)
-        }
-        Err(e) => Err(e),
-    };
-    let history = format!("/clusters/{id}/commands");
-    Ok(match outcome {
-        Ok(cmd) => Redirect::to(&format!("{history}?{}", fmt::query(&[("queued", &cmd)]))),
-        Err(e) => Redirect::to(&format!("{history}?{}", fmt::query(&[("error", &e.message)]))),
-    }
-    .into_response())
-}
-
-pub struct CommandRow {
-    pub id: String,
-    pub action: String,
-    pub target: String,
-    pub status: String,
-    pub status_class: &'static str,
-    pub created_by: String,
-    pub created: String,
-    pub updated: String,
-    pub result: String,
-    pub highlight: bool,
-}
-
-pub struct CommandsLive {
-    pub t: Tr,
-    pub rows: Vec<CommandRow>,
-    pub total: u64,
-    pub refresh: String,
-}
-
-#[derive(Template)]
-#[template(path = "commands.html")]
-pub struct CommandsPage {
-    pub page: Page,
-    pub queued: String,
-    pub queued_text: String,
-    pub error: String,
-    pub live: CommandsLive,
-}
-
-#[derive(Template)]
-#[template(source = r#"{% include "partials/commands_live.html" %}"#, ext = "html")]
-pub struct CommandsFragment {
-    pub live: CommandsLive,
-}
-
-#[derive(Debug, Default, Deserialize)]
-pub struct HistoryParams {
-    queued: Option<String>,
-    error: Option<String>,
-}
-
-async fn build_commands(
-    state: &SharedState,
-    user: &WebUser,
-    id: &str,
-    queued: &str,
-) -> Result<CommandsLive, WebError> {
-    let t = Tr::new(user.lang);
-    let list = list_commands_of(
-        state,
-        &user.user,
-        id,
-        CommandListQuery {
-            status: None,
-            limit: Some(200),
-            offset: None,
-        },
-    )
-    .await
-    .lang(user.lang)?;
-    let rows = list
-        .items
-        .iter()
-        .map(|c| {
-            let action = &c.command.action;
-            let params = action.params();
-            let target = &c.command.target;
-            CommandRow {
-                highlight: c.id == queued,
-                id: c.id.clone(),
-                action: if params.as_object().is_some_and(|m| !m.is_empty()) {
-                    format!("{} {params}", action.name())
-                } else {
-                    action.name().to_owned()
-                },
-                target: format!("{}/{}/{}", target.kind, target.namespace, target.name).replace("//", "/"),
-                status_class: match c.status {
-                    CommandStatus::Succeeded => "healthy",
-                    CommandStatus::Failed | CommandStatus::TimedOut => "critical",
-                    CommandStatus::Running => "info",
-                    CommandStatus::Pending => "warning",
-                },
-                status: c.status.as_str().to_owned(),
-                created_by: c.created_by.clone(),
-                created: fmt::time(c.created_at),
-                updated: fmt::time(c.updated_at),
-                result: c.result.as_ref().map_or_else(String::new, |r| {
-                    let text = r.get("output").and_then(Value::as_str).map_or_else(
-                        || serde_json::to_string_pretty(r).unwrap_or_default(),
-                        str::to_owned,
-                    );
-                    if text.chars().count() > 4000 {
-                        text.chars().take(4000).collect::<String>() + "…"
-                    } else {
-                        text
-                    }
-                }),
-            }
-        })
-        .collect();
-    Ok(CommandsLive {
-        t,
-        rows,
-        total: list.total,
-        refresh: format!(
-            "/clusters/{id}/commands/live?{}",
-            fmt::query(&[("queued", queued)])
-        ),
-    })
-}
-
-pub async fn commands(
-    State(state): State<SharedState>,
-    user: WebUser,
-    uri: Uri,
-    Path(id): Path<String>,
-    Query(p): Query<HistoryParams>,
-) -> Result<Response, WebError> {
-    user.require(&state, Role::Operator, None).await?;
-    let t = Tr::new(user.lang);
-    let queued = clean(&p.queued);
-    let live = build_commands(&state, &user, &id, &queued).await?;
-    let page = Page::of_cluster(
-        &state,
-        &user,
-        &uri,
-        "commands",
-        &id,
-        Scripts::Plain,
-        "commands.title",
-    )
-    .await?;
-    Ok(render(&CommandsPage {
-        queued_text: t.fill("commands.queued", &[("id", &queued)]),
-        queued,
-        error: clean(&p.error),
-        live,
-        page,
-    })?
-    .into_response())
-}
-
-pub async fn commands_live(
-    State(state): State<SharedState>,
-    user: WebUser,
-    Path(id): Path<String>,
-    Query(p): Query<HistoryParams>,
-) -> Result<Response, WebError> {
-    user.require(&state, Role::Operator, None).await?;
-    let live = build_commands(&state, &user, &id, &clean(&p.queued)).await?;
-    Ok(render(&CommandsFragment { live })?.into_response())
 }

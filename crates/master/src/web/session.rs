@@ -1,6 +1,10 @@
 //! The browser's session: the login token in an `HttpOnly; SameSite=Strict` cookie, a CSRF
 //! token per session for every POST form, login and logout.
 //!
+//! Checks are extractor types: a page takes [`WebUser`] (any logged-in user) or
+//! [`WebRole<R>`] (a role's proof; below it, a 403 page), and a form that changes something
+//! takes [`CsrfForm<T>`], which refuses a missing or wrong CSRF token before the handler runs.
+//!
 //! The JSON API keeps bearer tokens; a cookie is never accepted there. The CSRF token is
 //! derived from the session token and the master's secret (SHA-256), so it needs no storage
 //! and changes with every login. The login form has its own double-submit token in a
@@ -8,20 +12,22 @@
 
 use std::net::IpAddr;
 
-use axum::extract::{FromRequestParts, State};
+use axum::body::Bytes;
+use axum::extract::{FromRequest, FromRequestParts, Request, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 use axum::{Form, extract::Query};
 use serde::Deserialize;
+use serde::de::DeserializeOwned;
 use sha2::{Digest, Sha256};
 
 use super::i18n::{Lang, Tr};
 use super::{WebError, pages};
 use crate::auth::{Role, constant_time_eq};
-use crate::gateway::account::{LoginRequest, authenticate};
-use crate::gateway::{CurrentUser, audit, source_addr};
-use crate::state::SharedState;
+use crate::http::source_addr;
+use crate::service::accounts::LoginRequest;
+use crate::service::{App, Caller, ErrorKind, RoleProof};
 
 pub const SESSION_COOKIE: &str = "atlhyper_session";
 const LOGIN_CSRF_COOKIE: &str = "atlhyper_login_csrf";
@@ -56,10 +62,10 @@ fn behind_https(headers: &HeaderMap) -> bool {
 }
 
 /// The CSRF token of a session.
-pub fn csrf_token(state: &SharedState, session: &str) -> String {
+pub fn csrf_token(app: &App, session: &str) -> String {
     let digest = Sha256::new()
         .chain_update(b"atlhyper-csrf\0")
-        .chain_update(state.config.jwt_secret.expose().as_bytes())
+        .chain_update(app.config().jwt_secret.expose().as_bytes())
         .chain_update(b"\0")
         .chain_update(session.as_bytes())
         .finalize();
@@ -75,47 +81,73 @@ fn random_hex() -> Result<String, WebError> {
 /// A logged-in browser user.
 #[derive(Debug, Clone)]
 pub struct WebUser {
-    pub user: CurrentUser,
+    pub caller: Caller,
     pub csrf: String,
     pub lang: Lang,
 }
 
 impl WebUser {
     pub fn role(&self) -> Role {
-        self.user.role
-    }
-
-    /// Refuses a user below `role` with a 403 page (and audits it when `action` mutates).
-    pub async fn require(
-        &self,
-        state: &SharedState,
-        role: Role,
-        action: Option<(&str, &str)>,
-    ) -> Result<(), WebError> {
-        if self.user.role >= role {
-            return Ok(());
-        }
-        if let Some((action, target)) = action {
-            audit(
-                state,
-                &self.user,
-                action,
-                target,
-                "denied",
-                &format!("needs role {}", role.as_str()),
-            )
-            .await?;
-        }
-        Err(WebError::forbidden(self.lang, role))
+        self.caller.role
     }
 
     /// Checks the CSRF token of a POST form.
-    pub fn check_csrf(&self, sent: &str) -> Result<(), WebError> {
+    fn check_csrf(&self, sent: &str) -> Result<(), WebError> {
         if constant_time_eq(sent, &self.csrf) {
             Ok(())
         } else {
             Err(WebError::csrf(self.lang))
         }
+    }
+}
+
+/// A logged-in user with at least role `R`; below it, a 403 page in the user's language.
+pub struct WebRole<R> {
+    pub user: WebUser,
+    pub proof: R,
+}
+
+impl<R: RoleProof> FromRequestParts<App> for WebRole<R> {
+    type Rejection = Response;
+
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Response> {
+        let user = WebUser::from_request_parts(parts, app).await?;
+        match R::check(user.caller.clone()) {
+            Ok(proof) => Ok(Self { user, proof }),
+            Err(_) => Err(WebError::forbidden(user.lang, R::ROLE).into_response()),
+        }
+    }
+}
+
+/// A POST form whose `csrf` field matched the session's token, from a logged-in user. The
+/// form's own type need not name `csrf`.
+pub struct CsrfForm<T> {
+    pub user: WebUser,
+    pub form: T,
+}
+
+#[derive(Deserialize)]
+struct CsrfField {
+    #[serde(default)]
+    csrf: String,
+}
+
+impl<T: DeserializeOwned + Send> FromRequest<App> for CsrfForm<T> {
+    type Rejection = Response;
+
+    async fn from_request(request: Request, app: &App) -> Result<Self, Response> {
+        let (mut parts, body) = request.into_parts();
+        let user = WebUser::from_request_parts(&mut parts, app).await?;
+        let bytes = Bytes::from_request(Request::from_parts(parts, body), app)
+            .await
+            .map_err(IntoResponse::into_response)?;
+        // Checked before the form is even read: without the token nothing of it counts.
+        let sent: CsrfField =
+            serde_urlencoded::from_bytes(&bytes).unwrap_or(CsrfField { csrf: String::new() });
+        user.check_csrf(&sent.csrf).map_err(IntoResponse::into_response)?;
+        let form: T = serde_urlencoded::from_bytes(&bytes)
+            .map_err(|e| WebError::bad_request(user.lang, format!("invalid form: {e}")).into_response())?;
+        Ok(Self { user, form })
     }
 }
 
@@ -129,10 +161,10 @@ pub fn request_lang(parts: &Parts) -> Lang {
     Lang::negotiate(lang.as_deref(), &parts.headers)
 }
 
-impl FromRequestParts<SharedState> for WebUser {
+impl FromRequestParts<App> for WebUser {
     type Rejection = Response;
 
-    async fn from_request_parts(parts: &mut Parts, state: &SharedState) -> Result<Self, Response> {
+    async fn from_request_parts(parts: &mut Parts, app: &App) -> Result<Self, Response> {
         let lang = request_lang(parts);
         let to_login = || {
             let next = parts
@@ -153,40 +185,25 @@ impl FromRequestParts<SharedState> for WebUser {
         let Some(token) = cookie(&parts.headers, SESSION_COOKIE) else {
             return Err(to_login());
         };
-        let Some(claims) = state.tokens.verify(&token) else {
-            return Err(to_login());
-        };
-        let record = match state.store.user(&claims.sub).await {
-            Ok(Some(record)) => record,
-            Ok(None) => return Err(to_login()),
-            Err(e) => return Err(WebError::from(crate::error::ApiError::from(e)).into_response()),
-        };
-        let Some(role) = Role::parse(&record.role) else {
-            return Err(
-                WebError::internal(format!("user {:?} has an unknown role", record.username)).into_response(),
-            );
+        let caller = match app.access.caller(&token, source_addr(parts)).await {
+            Ok(caller) => caller,
+            Err(e) if e.kind == ErrorKind::Unauthorized => return Err(to_login()),
+            Err(e) => return Err(WebError::from(e).in_lang(lang).into_response()),
         };
         Ok(Self {
-            csrf: csrf_token(state, &token),
-            user: CurrentUser {
-                username: record.username,
-                role,
-                source: source_addr(parts),
-            },
+            csrf: csrf_token(app, &token),
+            caller,
             lang,
         })
     }
 }
 
 /// Whether the request carries a valid session (for the login page's redirect).
-async fn logged_in(state: &SharedState, headers: &HeaderMap) -> bool {
+async fn logged_in(app: &App, headers: &HeaderMap) -> bool {
     let Some(token) = cookie(headers, SESSION_COOKIE) else {
         return false;
     };
-    let Some(claims) = state.tokens.verify(&token) else {
-        return false;
-    };
-    matches!(state.store.user(&claims.sub).await, Ok(Some(_)))
+    app.access.caller(&token, String::new()).await.is_ok()
 }
 
 #[derive(Debug, Deserialize)]
@@ -210,13 +227,13 @@ fn safe_next(next: Option<&str>) -> String {
 }
 
 pub async fn login_page(
-    State(state): State<SharedState>,
+    State(app): State<App>,
     headers: HeaderMap,
     Query(q): Query<LoginQuery>,
     lang: pages::ReqLang,
 ) -> Result<Response, WebError> {
     let next = safe_next(q.next.as_deref());
-    if logged_in(&state, &headers).await {
+    if logged_in(&app, &headers).await {
         return Ok(Redirect::to(&next).into_response());
     }
     login_form(lang.0, &headers, &next, None, StatusCode::OK)
@@ -258,7 +275,7 @@ pub struct LoginForm {
 }
 
 pub async fn login_submit(
-    State(state): State<SharedState>,
+    State(app): State<App>,
     headers: HeaderMap,
     lang: pages::ReqLang,
     parts: pages::Source,
@@ -282,7 +299,7 @@ pub async fn login_submit(
         username: form.username.trim().to_owned(),
         password: form.password,
     };
-    match authenticate(&state, source, &request).await {
+    match app.accounts.login(source, &request).await {
         Ok(login) => {
             let mut response = Redirect::to(&next).into_response();
             let secure = behind_https(&headers);
@@ -292,52 +309,45 @@ pub async fn login_submit(
                 set_cookie(
                     SESSION_COOKIE,
                     &login.token,
-                    state.config.token_ttl.as_secs(),
+                    app.config().token_ttl.as_secs(),
                     secure,
                 ),
             );
             headers_out.append(header::SET_COOKIE, set_cookie(LOGIN_CSRF_COOKIE, "", 0, secure));
             Ok(response)
         }
-        Err(e) if e.status == StatusCode::TOO_MANY_REQUESTS => login_form(
+        Err(e) if e.kind == ErrorKind::TooManyRequests => login_form(
             lang,
             &headers,
             &next,
             Some(t.get("login.rate_limited").to_owned()),
-            e.status,
+            StatusCode::TOO_MANY_REQUESTS,
         ),
-        Err(e) if e.status == StatusCode::UNAUTHORIZED => login_form(
+        Err(e) if e.kind == ErrorKind::Unauthorized => login_form(
             lang,
             &headers,
             &next,
             Some(t.get("login.wrong").to_owned()),
-            e.status,
+            StatusCode::UNAUTHORIZED,
         ),
         Err(e) => Err(e.into()),
     }
 }
 
+/// A form with nothing but its CSRF token.
 #[derive(Debug, Deserialize)]
-pub struct CsrfForm {
-    pub csrf: String,
-}
+pub struct NoFields {}
 
+/// Logs out: the cookie goes, the logout is audited.
 pub async fn logout(
-    State(state): State<SharedState>,
-    user: WebUser,
+    State(app): State<App>,
     headers: HeaderMap,
-    Form(form): Form<CsrfForm>,
+    CsrfForm { user, .. }: CsrfForm<NoFields>,
 ) -> Result<Response, WebError> {
-    user.check_csrf(&form.csrf)?;
-    audit(
-        &state,
-        &user.user,
-        "auth.logout",
-        &format!("user/{}", user.user.username),
-        "ok",
-        "",
-    )
-    .await?;
+    app.accounts
+        .logout(&user.caller)
+        .await
+        .map_err(|e| WebError::from(e).in_lang(user.lang))?;
     let mut response = Redirect::to("/login").into_response();
     response.headers_mut().append(
         header::SET_COOKIE,

@@ -1,11 +1,11 @@
 //! The SLO dashboard (seed 000 §6: tabs Ingress / Service-to-Service), the detail of one entry
 //! (trends, latency histogram, outcome distribution, budget burn), and the mesh topology. All
-//! of it from `gateway::slo::{overview_of, detail_of}`, the JSON API's own functions.
+//! of it from the SLO service, as the JSON API's.
 
 use askama::Template;
 use atlhyper_model::{SloType, Timestamp};
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, Uri};
+use axum::http::Uri;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -15,8 +15,9 @@ use super::overview::budget_class;
 use super::pages::{Page, Scripts, bar_chart, line_chart, pie_chart, point, render, series};
 use super::session::WebUser;
 use super::{InLang, WebError, fmt};
-use crate::gateway::slo::{DetailQuery, EntryView, Overview, OverviewQuery, detail_of, overview_of};
-use crate::state::SharedState;
+use crate::service::App;
+use crate::service::ErrorKind;
+use crate::service::slo::{Detail, DetailPoint, DetailQuery, EntryView, Overview, OverviewQuery};
 
 pub const RANGES: [&str; 4] = ["1h", "24h", "7d", "30d"];
 
@@ -235,12 +236,7 @@ pub struct DashboardQuery {
     range: Option<String>,
 }
 
-async fn build_table(
-    state: &SharedState,
-    lang: Lang,
-    cluster: &str,
-    q: &DashboardQuery,
-) -> Result<SloTable, WebError> {
+async fn build_table(app: &App, lang: Lang, cluster: &str, q: &DashboardQuery) -> Result<SloTable, WebError> {
     let t = Tr::new(lang);
     let tab = if q.tab.as_deref() == Some("service") {
         "service"
@@ -248,15 +244,16 @@ async fn build_table(
         "ingress"
     };
     let range = range_or_default(q.range.as_deref());
-    let overview = overview_of(
-        state,
-        cluster.to_owned(),
-        OverviewQuery {
-            range: Some(range.to_owned()),
-        },
-    )
-    .await
-    .lang(lang)?;
+    let overview = app
+        .slo
+        .overview(
+            cluster.to_owned(),
+            OverviewQuery {
+                range: Some(range.to_owned()),
+            },
+        )
+        .await
+        .lang(lang)?;
     let mut entries: Vec<&EntryView> = if tab == "service" {
         overview.services.iter().collect()
     } else {
@@ -310,15 +307,15 @@ pub struct TableFragment {
 }
 
 pub async fn dashboard(
-    State(state): State<SharedState>,
+    State(app): State<App>,
     user: WebUser,
     uri: Uri,
     Path(id): Path<String>,
     Query(q): Query<DashboardQuery>,
 ) -> Result<Response, WebError> {
     let t = Tr::new(user.lang);
-    let table = build_table(&state, user.lang, &id, &q).await?;
-    let page = Page::of_cluster(&state, &user, &uri, "slo", &id, Scripts::Plain, "slo.title").await?;
+    let table = build_table(&app, user.lang, &id, &q).await?;
+    let page = Page::of_cluster(&app, &user, &uri, "slo", &id, Scripts::Plain, "slo.title").await?;
     let (tab, range) = (table.tab, table.range);
     let base = format!("/clusters/{id}/slo");
     Ok(render(&DashboardPage {
@@ -342,12 +339,12 @@ pub async fn dashboard(
 
 /// The summary cards and the table alone, for htmx (every 15 s and on tab switches).
 pub async fn table(
-    State(state): State<SharedState>,
+    State(app): State<App>,
     user: WebUser,
     Path(id): Path<String>,
     Query(q): Query<DashboardQuery>,
 ) -> Result<Response, WebError> {
-    let table = build_table(&state, user.lang, &id, &q).await?;
+    let table = build_table(&app, user.lang, &id, &q).await?;
     Ok(render(&TableFragment { table })?.into_response())
 }
 
@@ -406,13 +403,13 @@ fn window_seconds_label(seconds: u64) -> String {
     }
 }
 
-fn detail_charts(t: Tr, d: &crate::gateway::slo::Detail) -> Vec<Value> {
+fn detail_charts(t: Tr, d: &Detail) -> Vec<Value> {
     let ms: Vec<i64> = d
         .points
         .iter()
         .map(|p| Timestamp::parse_rfc3339(&p.timestamp).map_or(0, |t| t.0))
         .collect();
-    let line = |pick: &dyn Fn(&crate::gateway::slo::DetailPoint) -> Option<f64>| -> Vec<Value> {
+    let line = |pick: &dyn Fn(&DetailPoint) -> Option<f64>| -> Vec<Value> {
         d.points
             .iter()
             .zip(&ms)
@@ -482,7 +479,7 @@ fn detail_charts(t: Tr, d: &crate::gateway::slo::Detail) -> Vec<Value> {
 }
 
 pub async fn detail(
-    State(state): State<SharedState>,
+    State(app): State<App>,
     user: WebUser,
     uri: Uri,
     Path(id): Path<String>,
@@ -498,16 +495,11 @@ pub async fn detail(
         namespace: q.namespace.clone().filter(|s| !s.is_empty()),
         range: Some(range.to_owned()),
     };
-    let result = detail_of(&state, &id, &query).await;
+    let result = app.slo.detail(&id, &query).await;
     let detail = match result {
         Ok(d) => Some(d),
         // No data in this range: the page still shows, with the range switch.
-        Err(e)
-            if e.status == StatusCode::NOT_FOUND
-                && state.store.cluster(&id).await.ok().flatten().is_some() =>
-        {
-            None
-        }
+        Err(e) if e.kind == ErrorKind::NotFound && app.clusters.find(&id).await.is_ok() => None,
         Err(e) => return Err(WebError::from(e).in_lang(user.lang)),
     };
     let kind_label = if q.kind == "ingress" {
@@ -516,7 +508,7 @@ pub async fn detail(
         t.get("slo.tab_service")
     };
     let mut page = Page::new(
-        &state,
+        &app,
         &user,
         &uri,
         "slo",
@@ -729,7 +721,7 @@ pub struct RangeQuery {
 /// Services (and ingress domains) as nodes, calls as edges labelled with RPS, success rate
 /// and P95, coloured by the entry's status; a click opens the SLO detail.
 pub async fn topology(
-    State(state): State<SharedState>,
+    State(app): State<App>,
     user: WebUser,
     uri: Uri,
     Path(id): Path<String>,
@@ -737,17 +729,18 @@ pub async fn topology(
 ) -> Result<Response, WebError> {
     let t = Tr::new(user.lang);
     let range = range_or_default(q.range.as_deref());
-    let overview = overview_of(
-        &state,
-        id.clone(),
-        OverviewQuery {
-            range: Some(range.to_owned()),
-        },
-    )
-    .await
-    .lang(user.lang)?;
+    let overview = app
+        .slo
+        .overview(
+            id.clone(),
+            OverviewQuery {
+                range: Some(range.to_owned()),
+            },
+        )
+        .await
+        .lang(user.lang)?;
     let page = Page::of_cluster(
-        &state,
+        &app,
         &user,
         &uri,
         "topology",

@@ -79,6 +79,8 @@ impl Master {
             .await
             .unwrap();
         assert_eq!(response.status(), StatusCode::OK);
+        // The engine ticks on a task of its own: wait for it, as a reader of the API would.
+        self.master.as_ref().unwrap().app.aiops.caught_up(cluster).await;
     }
 
     async fn get(&self, token: &str, path: &str) -> (StatusCode, Value) {
@@ -309,4 +311,144 @@ async fn snapshots_open_an_incident_explained_over_http_and_kept_across_a_restar
     assert_eq!(page["total"], 1, "{page}");
     assert_eq!(page["incidents"][0]["id"], id.as_str());
     m.stop().await;
+}
+
+/// Runs SQL against a stopped master's database.
+async fn sql(dir: &Path, statements: &[&str]) {
+    let url = format!("sqlite://{}", dir.join("atlhyper.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    for statement in statements {
+        sqlx::query(sqlx::AssertSqlSafe(*statement))
+            .execute(&pool)
+            .await
+            .unwrap();
+    }
+    pool.close().await;
+}
+
+/// Pushes 20 healthy cycles and 12 with payments failing; returns the open incident's id and
+/// the last seq and time.
+async fn open_an_incident(m: &Master, agent: &str, clock: &AtomicI64, start: i64) -> (String, u64, i64) {
+    let admin = m.token().await;
+    let (mut seq, mut t) = (0, start);
+    for failing in [false; 20].into_iter().chain([true; 12]) {
+        seq += 1;
+        t += 30_000;
+        clock.store(t, Ordering::SeqCst);
+        m.push(
+            "prod",
+            agent,
+            &snapshot("prod", seq, t, if failing { 90.0 } else { 0.0 }),
+        )
+        .await;
+    }
+    let (_, page) = m
+        .get(&admin, "/api/v2/aiops/incidents?cluster=prod&state=open")
+        .await;
+    assert_eq!(page["total"], 1, "{page}");
+    (page["incidents"][0]["id"].as_str().unwrap().to_owned(), seq, t)
+}
+
+fn now_ms() -> i64 {
+    i64::try_from(
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_millis(),
+    )
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_changed_engine_state_version_relearns_and_keeps_the_incident_history() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = now_ms();
+    let clock = Arc::new(AtomicI64::new(start));
+    let m = Master::start(dir.path(), &clock).await;
+    let admin = m.token().await;
+    let agent = m.register(&admin, "prod").await;
+    let (id, seq, t) = open_an_incident(&m, &agent, &clock, start).await;
+    let (_, before) = m.get(&admin, &format!("/api/v2/aiops/incidents/{id}")).await;
+    m.stop().await;
+
+    // The next version of the engine reads another format: as if this state were older.
+    sql(
+        dir.path(),
+        &["UPDATE aiops_engine_state SET version = version + 1000"],
+    )
+    .await;
+    clock.store(t + 10_000, Ordering::SeqCst);
+    let m = Master::start(dir.path(), &clock).await;
+    let admin = m.token().await;
+    let (status, after) = m.get(&admin, &format!("/api/v2/aiops/incidents/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "the incident is still there: {after}");
+    assert_eq!(after["root_cause"], before["root_cause"]);
+    assert_eq!(after["started_at_ms"], before["started_at_ms"]);
+    let timeline = |v: &Value| v["timeline"].as_array().unwrap().clone();
+    let (old, new) = (timeline(&before), timeline(&after));
+    assert_eq!(new[..old.len()], old[..], "its timeline is kept whole");
+    assert_eq!(new.last().unwrap()["event"]["type"], "relearned", "{after}");
+    assert_eq!(after["state"], "stable", "no engine follows it any more: closed");
+    assert_eq!(after["resolved_at_ms"], t + 10_000);
+    let (_, stats) = m.get(&admin, "/api/v2/aiops/statistics").await;
+    assert_eq!(
+        (stats["total"].as_u64(), stats["resolved"].as_u64()),
+        (Some(1), Some(1)),
+        "{stats}"
+    );
+    let (_, risk) = m.get(&admin, "/api/v2/aiops/risk?cluster=prod").await;
+    assert!(risk["risk"].is_null(), "the engine relearns from nothing: {risk}");
+
+    // It learns again from the next snapshots on; the next incident is a new one.
+    clock.store(t + 30_000, Ordering::SeqCst);
+    m.push("prod", &agent, &snapshot("prod", seq + 1, t + 30_000, 0.0))
+        .await;
+    let (_, risk) = m.get(&admin, "/api/v2/aiops/risk?cluster=prod").await;
+    assert_eq!(risk["risk"]["total_entities"], 4, "{risk}");
+    m.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_single_document_of_an_earlier_version_moves_into_the_tables() {
+    let dir = tempfile::tempdir().unwrap();
+    let start = now_ms();
+    let clock = Arc::new(AtomicI64::new(start));
+    let m = Master::start(dir.path(), &clock).await;
+    let admin = m.token().await;
+    let agent = m.register(&admin, "prod").await;
+    let (id, seq, t) = open_an_incident(&m, &agent, &clock, start).await;
+    let (_, before) = m.get(&admin, &format!("/api/v2/aiops/incidents/{id}")).await;
+    m.stop().await;
+
+    // What an earlier master left: the whole engine as one document, no tables. A
+    // one-cluster engine has exactly the earlier format.
+    sql(
+        dir.path(),
+        &[
+            "INSERT INTO aiops_state (id, json, updated_at) SELECT 1, state, saved_at FROM aiops_engine_state",
+            "DELETE FROM aiops_engine_state",
+            "DELETE FROM aiops_incidents",
+        ],
+    )
+    .await;
+    let m = Master::start(dir.path(), &clock).await;
+    let admin = m.token().await;
+    let (status, after) = m.get(&admin, &format!("/api/v2/aiops/incidents/{id}")).await;
+    assert_eq!(status, StatusCode::OK, "{after}");
+    assert_eq!(after, before, "moved whole, still open: the engine continues it");
+    clock.store(t + 30_000, Ordering::SeqCst);
+    m.push("prod", &agent, &snapshot("prod", seq + 1, t + 30_000, 90.0))
+        .await;
+    let (_, page) = m
+        .get(&admin, "/api/v2/aiops/incidents?cluster=prod&state=open")
+        .await;
+    assert_eq!(page["incidents"][0]["id"], id.as_str(), "{page}");
+    m.stop().await;
+    let url = format!("sqlite://{}", dir.path().join("atlhyper.db").display());
+    let pool = sqlx::SqlitePool::connect(&url).await.unwrap();
+    let left: i64 = sqlx::query_scalar("SELECT COUNT(*) FROM aiops_state")
+        .fetch_one(&pool)
+        .await
+        .unwrap();
+    assert_eq!(left, 0, "the earlier document is emptied once moved");
 }

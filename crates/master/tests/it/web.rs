@@ -5,7 +5,7 @@ use std::collections::BTreeSet;
 use std::time::Duration;
 
 use atlhyper_master::MasterConfig;
-use atlhyper_master::state::system_clock;
+use atlhyper_master::system_clock;
 use atlhyper_master::web::i18n::{Lang, Tr};
 use atlhyper_model::resources::{
     Anomaly, EventSummary, InvolvedObject, Meta, ResourceKind, ResourceSnapshot, WorkloadSummary,

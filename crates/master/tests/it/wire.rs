@@ -57,7 +57,7 @@ async fn version_one_commands_and_results_cross_the_agent_channel() {
     let admin = m.admin_token().await;
     let token = m.register(&admin, "prod").await;
     let polled: PolledCommands = serde_json::from_str(&fixture("commands.json")).unwrap();
-    let store = &m.master.as_ref().unwrap().state.store;
+    let store = &m.master.as_ref().unwrap().store;
     for (i, p) in polled.commands.iter().enumerate() {
         // Queued just now, so none has timed out when the agent polls.
         let at = Timestamp(now_ms() + i64::try_from(i).unwrap());

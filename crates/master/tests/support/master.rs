@@ -4,7 +4,7 @@ use std::io::Write;
 use std::time::Duration;
 
 use atlhyper_master::MasterConfig;
-use atlhyper_master::state::system_clock;
+use atlhyper_master::system_clock;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
