@@ -19,19 +19,34 @@ use crate::collect::{Collector, Cycle};
 use crate::commands::CommandExecutor;
 use crate::config::AgentConfig;
 use crate::discovery::KubeDiscovery;
-use crate::push::{AgentToken, Backoff, MasterClient, PushOutcome, jitter_seed};
+use crate::push::{AgentToken, Backoff, MasterClient, MasterError, PushOutcome, jitter_seed};
 use crate::resources::ResourceWatcher;
+use crate::scrape::ScrapeError;
 use crate::self_metrics::AgentMetrics;
 use crate::spool::{Spool, SpoolError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
-    #[error("{0}")]
+    #[error(transparent)]
     Spool(#[from] SpoolError),
-    #[error("{0}")]
-    Setup(String),
+    #[error("no cluster id: pass --cluster-id or set cluster_id in the config")]
+    NoClusterId,
+    #[error(
+        "the configured sources need the Kubernetes API: pass --kubeconfig, set KUBECONFIG, or run in a cluster"
+    )]
+    NeedsKubernetes,
+    #[error(transparent)]
+    Master(#[from] MasterError),
+    #[error(transparent)]
+    Scrape(#[from] ScrapeError),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: String, source: std::io::Error },
+    #[error("collect loop failed: {0}")]
+    CollectLoop(tokio::task::JoinError),
+    #[error("cannot encode snapshot: {0}")]
+    Encode(serde_json::Error),
+    #[error("cannot compress snapshot: {0}")]
+    Compress(std::io::Error),
 }
 
 /// The first retry waits this long; later ones double up to `push.max_backoff`.
@@ -80,22 +95,17 @@ impl Agent {
             kube,
         } = settings;
         if cluster_id.is_empty() {
-            return Err(AgentError::Setup(
-                "no cluster id: pass --cluster-id or set cluster_id in the config".into(),
-            ));
+            return Err(AgentError::NoClusterId);
         }
         if Collector::needs_kubernetes(&config) && kube.is_none() {
-            return Err(AgentError::Setup(
-                "the configured sources need the Kubernetes API: pass --kubeconfig, set KUBECONFIG, or run in a cluster".into(),
-            ));
+            return Err(AgentError::NeedsKubernetes);
         }
         let spool = Spool::open(
             &config.spool.dir,
             config.spool.max_bytes.0,
             i64::try_from(config.spool.max_age.0.as_millis()).unwrap_or(i64::MAX),
         )?;
-        let master = MasterClient::new(&config.master_url, &cluster_id, token, config.push.timeout.0)
-            .map_err(AgentError::Setup)?;
+        let master = MasterClient::new(&config.master_url, &cluster_id, token, config.push.timeout.0)?;
         let resources = kube
             .clone()
             .filter(|_| config.resources.enabled)
@@ -104,8 +114,7 @@ impl Agent {
             .clone()
             .filter(|_| config.commands.enabled)
             .map(|client| CommandExecutor::new(client, config.commands.timeout.0));
-        let collector = Collector::new(config.clone(), kube.map(KubeDiscovery::new))
-            .map_err(|e| AgentError::Setup(e.to_string()))?;
+        let collector = Collector::new(config.clone(), kube.map(KubeDiscovery::new))?;
         let metrics = Arc::new(AgentMetrics::default());
         metrics.set_spool(spool.len(), spool.bytes(), spool.dropped());
         Ok(Arc::new(Self {
@@ -142,7 +151,7 @@ impl Agent {
         if let Some(server) = server {
             let _ = server.await;
         }
-        collected.map_err(|e| AgentError::Setup(format!("collect loop failed: {e}")))?
+        collected.map_err(AgentError::CollectLoop)?
     }
 
     async fn collect_loop(self: Arc<Self>, shutdown: CancellationToken) -> Result<(), AgentError> {
@@ -380,12 +389,11 @@ enum Delivery {
 }
 
 fn gzip_json(snapshot: &AgentSnapshot) -> Result<Vec<u8>, AgentError> {
-    let json = serde_json::to_vec(snapshot)
-        .map_err(|e| AgentError::Setup(format!("cannot encode snapshot: {e}")))?;
+    let json = serde_json::to_vec(snapshot).map_err(AgentError::Encode)?;
     let mut encoder =
         flate2::write::GzEncoder::new(Vec::with_capacity(json.len() / 4), flate2::Compression::fast());
     encoder
         .write_all(&json)
         .and_then(|()| encoder.finish())
-        .map_err(|e| AgentError::Setup(format!("cannot compress snapshot: {e}")))
+        .map_err(AgentError::Compress)
 }
