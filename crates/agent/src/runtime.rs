@@ -8,7 +8,7 @@
 
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use atlhyper_model::{AgentSnapshot, SNAPSHOT_VERSION, Timestamp};
@@ -23,7 +23,7 @@ use crate::push::{AgentToken, Backoff, MasterClient, MasterError, PushOutcome, j
 use crate::resources::ResourceWatcher;
 use crate::scrape::ScrapeError;
 use crate::self_metrics::AgentMetrics;
-use crate::spool::{Spool, SpoolError};
+use crate::spool::{SharedSpool, Spool, SpoolError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
@@ -74,7 +74,9 @@ pub struct Agent {
     cluster_id: String,
     config: AgentConfig,
     collector: tokio::sync::Mutex<Collector>,
-    spool: Mutex<Spool>,
+    /// Reached only through [`SharedSpool::with`], so its fsyncs and the snapshot's gzip run
+    /// on the blocking pool.
+    spool: SharedSpool,
     master: MasterClient,
     spooled: Notify,
     metrics: Arc<AgentMetrics>,
@@ -100,6 +102,9 @@ impl Agent {
         if Collector::needs_kubernetes(&config) && kube.is_none() {
             return Err(AgentError::NeedsKubernetes);
         }
+        // Opened here, in a synchronous constructor, once and before any loop runs: a directory
+        // listing and two small reads, no fsync. Every later spool call goes through
+        // `SharedSpool`.
         let spool = Spool::open(
             &config.spool.dir,
             config.spool.max_bytes.0,
@@ -121,7 +126,7 @@ impl Agent {
             cluster_id,
             config,
             collector: tokio::sync::Mutex::new(collector),
-            spool: Mutex::new(spool),
+            spool: SharedSpool::new(spool),
             master,
             spooled: Notify::new(),
             metrics,
@@ -180,26 +185,41 @@ impl Agent {
             }
             _ => None,
         };
-        let seq = self.spool_cycle(cycle, resources, now_ms)?;
+        let seq = self.spool_cycle(cycle, resources, now_ms).await?;
         self.spooled.notify_one();
         Ok(seq)
     }
 
-    fn spool_cycle(
+    /// Numbers, encodes and spools one snapshot, as one blocking call under the spool's lock:
+    /// files are written in seq order, the snapshot reports the drop count of that moment, and
+    /// neither the fsyncs nor the JSON encoding and gzip of a body that reaches megabytes (the
+    /// full resource state of a large cluster) run on a runtime worker.
+    async fn spool_cycle(
         &self,
         cycle: Cycle,
         resources: Option<atlhyper_model::ResourceSnapshot>,
         now_ms: i64,
     ) -> Result<u64, AgentError> {
-        let mut spool = self
-            .spool
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let cluster_id = self.cluster_id.clone();
+        let metrics = Arc::clone(&self.metrics);
+        self.spool
+            .with(move |spool| Self::spool_snapshot(spool, cluster_id, cycle, resources, now_ms, &metrics))
+            .await
+    }
+
+    fn spool_snapshot(
+        spool: &mut Spool,
+        cluster_id: String,
+        cycle: Cycle,
+        resources: Option<atlhyper_model::ResourceSnapshot>,
+        now_ms: i64,
+        metrics: &AgentMetrics,
+    ) -> Result<u64, AgentError> {
         spool.expire(now_ms)?;
         let seq = spool.next_seq()?;
         let snapshot = AgentSnapshot {
             version: SNAPSHOT_VERSION,
-            cluster_id: self.cluster_id.clone(),
+            cluster_id,
             seq,
             taken_at: Timestamp(now_ms),
             slo: cycle.slo,
@@ -213,8 +233,7 @@ impl Agent {
             resources,
         };
         spool.push(seq, now_ms, &gzip_json(&snapshot)?)?;
-        self.metrics
-            .set_spool(spool.len(), spool.bytes(), spool.dropped());
+        metrics.set_spool(spool.len(), spool.bytes(), spool.dropped());
         Ok(seq)
     }
 
@@ -254,32 +273,31 @@ impl Agent {
 
     /// Pushes the oldest spooled snapshot once.
     async fn deliver_oldest(&self) -> Delivery {
-        let next = {
-            let spool = self
-                .spool
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            spool.oldest().cloned().map(|s| (spool.read(&s), s))
-        };
-        let Some((body, spooled)) = next else {
-            return Delivery::Empty;
+        let next = self
+            .spool
+            .with(|spool| Ok::<_, SpoolError>(spool.oldest().cloned().map(|s| (spool.read(&s), s))))
+            .await;
+        let (body, spooled) = match next {
+            Ok(Some(next)) => next,
+            Ok(None) => return Delivery::Empty,
+            Err(e) => return Delivery::Retry(e.to_string()),
         };
         let body = match body {
             Ok(body) => body,
             Err(e) => {
                 // Unreadable on disk: it can never be delivered; drop it so the rest can go.
                 tracing::error!(seq = spooled.seq, error = %e, "dropping an unreadable spooled snapshot");
-                return self.settle(spooled.seq, false);
+                return self.settle(spooled.seq, false).await;
             }
         };
         match self.master.push_snapshot(body).await {
             PushOutcome::Accepted => {
                 self.metrics.pushed();
-                self.settle(spooled.seq, true)
+                self.settle(spooled.seq, true).await
             }
             PushOutcome::Rejected { status, message } => {
                 tracing::error!(seq = spooled.seq, status, %message, "the master refused a snapshot; dropping it");
-                self.settle(spooled.seq, false)
+                self.settle(spooled.seq, false).await
             }
             PushOutcome::Retry { reason } => {
                 self.metrics.push_failed();
@@ -288,18 +306,20 @@ impl Agent {
         }
     }
 
-    fn settle(&self, seq: u64, accepted: bool) -> Delivery {
-        let mut spool = self
+    async fn settle(&self, seq: u64, accepted: bool) -> Delivery {
+        let metrics = Arc::clone(&self.metrics);
+        let settled = self
             .spool
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let settled = if accepted {
-            spool.ack(seq)
-        } else {
-            spool.reject(seq)
-        };
-        self.metrics
-            .set_spool(spool.len(), spool.bytes(), spool.dropped());
+            .with(move |spool| {
+                let settled = if accepted {
+                    spool.ack(seq)
+                } else {
+                    spool.reject(seq)
+                };
+                metrics.set_spool(spool.len(), spool.bytes(), spool.dropped());
+                settled
+            })
+            .await;
         match settled {
             Ok(()) => Delivery::Done,
             Err(e) => Delivery::Retry(e.to_string()),
