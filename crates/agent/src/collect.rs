@@ -26,6 +26,19 @@ const MAX_BODY_BYTES: usize = 1 << 30;
 /// The id under which a `/federate` or Prometheus API source reports its health.
 const PROMETHEUS_SOURCE_ID: &str = "prometheus";
 
+/// Why a target (or the Prometheus source) gave nothing this cycle; its text becomes the
+/// target's `last_error` in the snapshot.
+#[derive(Debug, thiserror::Error)]
+pub enum TargetError {
+    #[error(transparent)]
+    Scrape(#[from] ScrapeError),
+    #[error("parse {url}: {source}")]
+    Parse {
+        url: String,
+        source: atlhyper_promtext::ParseError,
+    },
+}
+
 /// What a cycle produced, for the snapshot and the agent's own metrics.
 #[derive(Debug, Clone, Default)]
 pub struct Cycle {
@@ -130,9 +143,12 @@ impl Collector {
         let direct = async {
             while let Some(outcome) = next_outcome(&mut fetches).await {
                 let target = &targets[outcome.index];
-                let result = outcome.result.map_err(|e| e.to_string()).and_then(|fetched| {
-                    let scrape = atlhyper_promtext::parse(&fetched.body)
-                        .map_err(|e| format!("parse {}: {e}", target.url))?;
+                let result = outcome.result.map_err(TargetError::from).and_then(|fetched| {
+                    let scrape =
+                        atlhyper_promtext::parse(&fetched.body).map_err(|source| TargetError::Parse {
+                            url: target.url.clone(),
+                            source,
+                        })?;
                     let series = scrape.samples.len();
                     match target.kind {
                         TargetKind::NodeExporter => {
@@ -154,9 +170,11 @@ impl Collector {
         };
         let (federation, ()) = tokio::join!(federation, direct);
         if let Some(result) = federation {
-            let result = result.map_err(|e| e.to_string()).and_then(|(body, duration)| {
-                let scrape = atlhyper_promtext::parse(&body)
-                    .map_err(|e| format!("parse {}: {e}", linkerd.metrics_url))?;
+            let result = result.map_err(TargetError::from).and_then(|(body, duration)| {
+                let scrape = atlhyper_promtext::parse(&body).map_err(|source| TargetError::Parse {
+                    url: linkerd.metrics_url.clone(),
+                    source,
+                })?;
                 round.federation(&scrape);
                 Ok((scrape.samples.len(), duration))
             });
@@ -213,7 +231,13 @@ impl Collector {
         }
     }
 
-    fn record_health(&mut self, id: String, result: Result<usize, String>, duration: Duration, now_ms: i64) {
+    fn record_health(
+        &mut self,
+        id: String,
+        result: Result<usize, TargetError>,
+        duration: Duration,
+        now_ms: i64,
+    ) {
         let entry = self.health.entry(id.clone()).or_insert_with(|| TargetHealth {
             target: id,
             last_success: None,
@@ -228,7 +252,7 @@ impl Collector {
                 entry.last_error = None;
                 entry.series = series as u64;
             }
-            Err(message) => entry.last_error = Some(message),
+            Err(error) => entry.last_error = Some(error.to_string()),
         }
     }
 
@@ -258,7 +282,7 @@ impl Collector {
                     .pods(None, discovery::meshed_selector())
                     .await
                     .map(|pods| discovery::linkerd_targets(&pods, slo.linkerd.proxy_admin_port)),
-                None => Err(no_kube("slo.linkerd.mode: direct")),
+                None => Err(discovery::DiscoveryError::NoClient("slo.linkerd.mode: direct")),
             };
             self.keep_or_reuse(TargetKind::LinkerdProxy, found, stats);
         }
@@ -271,7 +295,7 @@ impl Collector {
                         .map(|pods| {
                             discovery::metrics_targets(&pods, TargetKind::Traefik, slo.traefik.metrics_port)
                         }),
-                    None => Err(no_kube("slo.traefik")),
+                    None => Err(discovery::DiscoveryError::NoClient("slo.traefik")),
                 }
             } else {
                 Ok(vec![ScrapeTarget {
@@ -296,7 +320,7 @@ impl Collector {
                     .map(|pods| {
                         discovery::metrics_targets(&pods, TargetKind::NodeExporter, slo.node_exporter.port)
                     }),
-                None => Err(no_kube("slo.node_exporter")),
+                None => Err(discovery::DiscoveryError::NoClient("slo.node_exporter")),
             };
             self.keep_or_reuse(TargetKind::NodeExporter, found, stats);
         }
@@ -330,12 +354,6 @@ impl Collector {
             }
         }
     }
-}
-
-fn no_kube(what: &str) -> discovery::DiscoveryError {
-    discovery::DiscoveryError::Client(format!(
-        "{what} needs the Kubernetes API, and no client is configured"
-    ))
 }
 
 /// Traefik groups are keyed by Traefik's service name; where an Ingress says which host and

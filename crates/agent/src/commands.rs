@@ -39,8 +39,45 @@ const CONCURRENCY: usize = 8;
 /// The field manager named in patches.
 const FIELD_MANAGER: &str = "atlhyper-agent";
 
-/// Why a command failed on the agent: the text of its result's `error`.
-type Failure = String;
+/// Why a command failed on the agent. Its `Display` text is the `error` of the command's
+/// result, which the master stores and shows: change a text here and users see it change.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The API server answered with a status: `scale Deployment shop/web: … not found (404)`.
+    #[error("{verb} {object}: {message} ({code})")]
+    Api {
+        verb: &'static str,
+        object: String,
+        message: String,
+        code: u16,
+    },
+    /// The call got no answer from the API server (connection, TLS, decoding).
+    #[error("{verb} {object}: {source}")]
+    Kube {
+        verb: &'static str,
+        object: String,
+        source: kube::Error,
+    },
+    #[error(transparent)]
+    Container(#[from] ContainerError),
+    #[error("cannot encode the summary: {0}")]
+    Encode(#[from] serde_json::Error),
+}
+
+/// Why no container could be picked for an image update or a log.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ContainerError {
+    #[error("{object} has no container {wanted:?} (it has {})", .names.join(", "))]
+    NotFound {
+        object: String,
+        wanted: String,
+        names: Vec<String>,
+    },
+    #[error("{object} has no containers")]
+    NoContainers { object: String },
+    #[error("{object} has several containers ({}): name one in params.container", .names.join(", "))]
+    Several { object: String, names: Vec<String> },
+}
 
 /// How a command ended: the status reported to the master, and its result.
 #[derive(Debug, Clone, PartialEq)]
@@ -93,7 +130,7 @@ impl CommandExecutor {
             },
             Ok(Err(error)) => Outcome {
                 status: CommandStatus::Failed,
-                result: json!({ "error": error, "duration_ms": elapsed_ms() }),
+                result: json!({ "error": error.to_string(), "duration_ms": elapsed_ms() }),
             },
             Err(_) => Outcome {
                 status: CommandStatus::TimedOut,
@@ -103,7 +140,7 @@ impl CommandExecutor {
     }
 
     /// Runs a checked command without a timeout; the output JSON on success.
-    pub async fn execute(&self, command: &Command) -> Result<Value, Failure> {
+    pub async fn execute(&self, command: &Command) -> Result<Value, CommandError> {
         let target = &command.target;
         match &command.action {
             Action::Restart => self.restart(target).await,
@@ -135,7 +172,7 @@ impl CommandExecutor {
         Api::namespaced(self.client.clone(), namespace)
     }
 
-    async fn restart(&self, t: &Target) -> Result<Value, Failure> {
+    async fn restart(&self, t: &Target) -> Result<Value, CommandError> {
         let ns = &t.namespace;
         let at = k8s_openapi::jiff::Timestamp::now().to_string();
         let patch = Patch::Merge(restart_patch(&at));
@@ -157,11 +194,11 @@ impl CommandExecutor {
                 .await
                 .map(drop),
         }
-        .map_err(|e| kube_error("restart", t, &e))?;
+        .map_err(|e| kube_error("restart", t, e))?;
         Ok(json!({ "restarted_at": at }))
     }
 
-    async fn delete_pod(&self, t: &Target, grace: Option<u32>) -> Result<Value, Failure> {
+    async fn delete_pod(&self, t: &Target, grace: Option<u32>) -> Result<Value, CommandError> {
         let params = DeleteParams {
             grace_period_seconds: grace,
             ..DeleteParams::default()
@@ -169,11 +206,11 @@ impl CommandExecutor {
         self.api::<Pod>(&t.namespace)
             .delete(&t.name, &params)
             .await
-            .map_err(|e| kube_error("delete", t, &e))?;
+            .map_err(|e| kube_error("delete", t, e))?;
         Ok(json!({ "deleted": format!("{}/{}", t.namespace, t.name) }))
     }
 
-    async fn scale(&self, t: &Target, replicas: u32) -> Result<Value, Failure> {
+    async fn scale(&self, t: &Target, replicas: u32) -> Result<Value, CommandError> {
         let ns = &t.namespace;
         let patch = Patch::Merge(json!({ "spec": { "replicas": replicas } }));
         let params = PatchParams::default();
@@ -194,7 +231,7 @@ impl CommandExecutor {
                     .await
             }
         }
-        .map_err(|e| kube_error("scale", t, &e))?;
+        .map_err(|e| kube_error("scale", t, e))?;
         let now = scale
             .spec
             .and_then(|s| s.replicas)
@@ -202,21 +239,26 @@ impl CommandExecutor {
         Ok(json!({ "replicas": now }))
     }
 
-    async fn cordon(&self, t: &Target, unschedulable: bool) -> Result<Value, Failure> {
+    async fn cordon(&self, t: &Target, unschedulable: bool) -> Result<Value, CommandError> {
         let api: Api<Node> = Api::all(self.client.clone());
         let patch = Patch::Merge(json!({ "spec": { "unschedulable": unschedulable } }));
         let verb = if unschedulable { "cordon" } else { "uncordon" };
         let node = api
             .patch(&t.name, &PatchParams::default(), &patch)
             .await
-            .map_err(|e| kube_error(verb, t, &e))?;
+            .map_err(|e| kube_error(verb, t, e))?;
         Ok(json!({
             "node": t.name,
             "unschedulable": node.spec.and_then(|s| s.unschedulable).unwrap_or(false),
         }))
     }
 
-    async fn update_image(&self, t: &Target, image: &str, wanted: Option<&str>) -> Result<Value, Failure> {
+    async fn update_image(
+        &self,
+        t: &Target,
+        image: &str,
+        wanted: Option<&str>,
+    ) -> Result<Value, CommandError> {
         let ns = &t.namespace;
         let containers = match t.kind {
             ResourceKind::Deployment => self
@@ -235,7 +277,7 @@ impl CommandExecutor {
                 .await
                 .map(|d| d.spec.and_then(|s| s.template.spec).map(|s| s.containers)),
         }
-        .map_err(|e| kube_error("get", t, &e))?
+        .map_err(|e| kube_error("get", t, e))?
         .unwrap_or_default();
         let names: Vec<String> = containers.iter().map(|c| c.name.clone()).collect();
         let container = pick_container(&names, wanted, &t.name)?;
@@ -263,7 +305,7 @@ impl CommandExecutor {
                 .await
                 .map(drop),
         }
-        .map_err(|e| kube_error("update_image", t, &e))?;
+        .map_err(|e| kube_error("update_image", t, e))?;
         Ok(json!({ "container": container, "image": image, "previous_image": previous }))
     }
 
@@ -273,17 +315,19 @@ impl CommandExecutor {
         container: Option<&str>,
         tail_lines: u32,
         previous: bool,
-    ) -> Result<Value, Failure> {
+    ) -> Result<Value, CommandError> {
         let api = self.api::<Pod>(&t.namespace);
         let container = match container {
             Some(c) => c.to_owned(),
             None => {
-                let pod = api.get(&t.name).await.map_err(|e| kube_error("get", t, &e))?;
+                let pod = api.get(&t.name).await.map_err(|e| kube_error("get", t, e))?;
                 let names: Vec<String> = pod
                     .spec
                     .map(|s| s.containers.into_iter().map(|c| c.name).collect())
                     .unwrap_or_default();
-                main_container(&names).ok_or_else(|| format!("pod {} has no containers", t.name))?
+                main_container(&names).ok_or_else(|| ContainerError::NoContainers {
+                    object: format!("pod {}", t.name),
+                })?
             }
         };
         let params = LogParams {
@@ -296,7 +340,7 @@ impl CommandExecutor {
         let text = api
             .logs(&t.name, &params)
             .await
-            .map_err(|e| kube_error("logs", t, &e))?;
+            .map_err(|e| kube_error("logs", t, e))?;
         Ok(json!({
             "container": container,
             "previous": previous,
@@ -305,7 +349,7 @@ impl CommandExecutor {
         }))
     }
 
-    async fn get(&self, t: &Target) -> Result<Value, Failure> {
+    async fn get(&self, t: &Target) -> Result<Value, CommandError> {
         macro_rules! get {
             (namespaced: $($nv:ident),* ; cluster: $($cv:ident),* $(,)?) => {
                 match t.kind {
@@ -331,10 +375,9 @@ impl CommandExecutor {
 
 /// The summary of one object: never the object itself, so a Secret's values stay in the
 /// cluster.
-async fn summary_of<K: Summarize>(api: Api<K>, t: &Target) -> Result<Value, Failure> {
-    let object = api.get(&t.name).await.map_err(|e| kube_error("get", t, &e))?;
-    let mut summary =
-        serde_json::to_value(object.summarize()).map_err(|e| format!("cannot encode the summary: {e}"))?;
+async fn summary_of<K: Summarize>(api: Api<K>, t: &Target) -> Result<Value, CommandError> {
+    let object = api.get(&t.name).await.map_err(|e| kube_error("get", t, e))?;
+    let mut summary = serde_json::to_value(object.summarize())?;
     if let Some(map) = summary.as_object_mut() {
         map.insert("kind".into(), Value::String(K::KIND.as_str().into()));
         let labels = object.meta().labels.clone().unwrap_or_default();
@@ -359,22 +402,32 @@ pub fn image_patch(container: &str, image: &str) -> Value {
 
 /// The container an image update targets: the one named, else the only one (besides a
 /// Linkerd proxy).
-pub fn pick_container(names: &[String], wanted: Option<&str>, object: &str) -> Result<String, String> {
+pub fn pick_container(
+    names: &[String],
+    wanted: Option<&str>,
+    object: &str,
+) -> Result<String, ContainerError> {
     if let Some(w) = wanted {
         return names
             .iter()
             .find(|n| *n == w)
             .cloned()
-            .ok_or_else(|| format!("{object} has no container {w:?} (it has {})", names.join(", ")));
+            .ok_or_else(|| ContainerError::NotFound {
+                object: object.to_owned(),
+                wanted: w.to_owned(),
+                names: names.to_vec(),
+            });
     }
     let app: Vec<&String> = names.iter().filter(|n| !is_sidecar(n)).collect();
     match app.as_slice() {
         [one] => Ok((*one).clone()),
-        [] => Err(format!("{object} has no containers")),
-        _ => Err(format!(
-            "{object} has several containers ({}): name one in params.container",
-            names.join(", ")
-        )),
+        [] => Err(ContainerError::NoContainers {
+            object: object.to_owned(),
+        }),
+        _ => Err(ContainerError::Several {
+            object: object.to_owned(),
+            names: names.to_vec(),
+        }),
     }
 }
 
@@ -395,15 +448,20 @@ pub fn main_container(names: &[String]) -> Option<String> {
         .cloned()
 }
 
-fn kube_error(verb: &str, t: &Target, e: &kube::Error) -> Failure {
+fn kube_error(verb: &'static str, t: &Target, e: kube::Error) -> CommandError {
     let object = if t.namespace.is_empty() {
         format!("{} {}", t.kind, t.name)
     } else {
         format!("{} {}/{}", t.kind, t.namespace, t.name)
     };
     match e {
-        kube::Error::Api(status) => format!("{verb} {object}: {} ({})", status.message, status.code),
-        other => format!("{verb} {object}: {other}"),
+        kube::Error::Api(status) => CommandError::Api {
+            verb,
+            object,
+            message: status.message,
+            code: status.code,
+        },
+        source => CommandError::Kube { verb, object, source },
     }
 }
 
@@ -480,15 +538,23 @@ mod tests {
             pick_container(&names(&["app", "linkerd-proxy"]), None, "web").unwrap(),
             "app"
         );
-        assert!(
+        assert_eq!(
             pick_container(&names(&["a", "b"]), None, "web")
                 .unwrap_err()
-                .contains("several")
+                .to_string(),
+            "web has several containers (a, b): name one in params.container"
         );
-        assert!(
+        assert_eq!(
             pick_container(&names(&["a"]), Some("b"), "web")
                 .unwrap_err()
-                .contains("no container")
+                .to_string(),
+            r#"web has no container "b" (it has a)"#
+        );
+        assert_eq!(
+            pick_container(&names(&["linkerd-proxy"]), None, "web")
+                .unwrap_err()
+                .to_string(),
+            "web has no containers"
         );
         assert_eq!(
             main_container(&names(&["linkerd-proxy", "app"])).as_deref(),

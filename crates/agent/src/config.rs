@@ -419,6 +419,26 @@ fn is_http_url(url: &str) -> bool {
     rest.is_some_and(|r| !r.is_empty() && !r.starts_with('/'))
 }
 
+/// Why a duration or a size could not be read. The deserializer reports it with the key and
+/// the file in front (through [`ConfigError::Parse`]).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ValueError {
+    #[error("expected a duration such as 30s, 5m or 1h")]
+    EmptyDuration,
+    #[error("expected a duration such as 30s, 5m or 1h, found {0:?}")]
+    NotADuration(String),
+    #[error("unknown duration unit {unit:?} in {text:?} (use ms, s, m, h or d)")]
+    DurationUnit { unit: String, text: String },
+    #[error("duration {0:?} is out of range")]
+    DurationOutOfRange(String),
+    #[error("expected a size such as 256MiB, found {0:?}")]
+    NotASize(String),
+    #[error("unknown size unit {unit:?} in {text:?} (use B, KiB, MiB, GiB, KB, MB or GB)")]
+    SizeUnit { unit: String, text: String },
+    #[error("size {0:?} is out of range")]
+    SizeOutOfRange(String),
+}
+
 /// A duration written as `500ms`, `30s`, `5m`, `1h`, `1d` or a combination (`1m30s`), or as
 /// a bare number of seconds.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
@@ -429,7 +449,7 @@ impl ConfigDuration {
         Self(Duration::from_secs(seconds))
     }
 
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, ValueError> {
         let text = text.trim();
         if let Ok(seconds) = text.parse::<u64>() {
             return Ok(Self::secs(seconds));
@@ -437,7 +457,7 @@ impl ConfigDuration {
         let mut total = Duration::ZERO;
         let mut rest = text;
         if rest.is_empty() {
-            return Err("expected a duration such as 30s, 5m or 1h".to_owned());
+            return Err(ValueError::EmptyDuration);
         }
         while !rest.is_empty() {
             let digits = rest
@@ -448,7 +468,7 @@ impl ConfigDuration {
             let (unit, next) = tail.split_at(unit_len);
             let value: f64 = number
                 .parse()
-                .map_err(|_| format!("expected a duration such as 30s, 5m or 1h, found {text:?}"))?;
+                .map_err(|_| ValueError::NotADuration(text.to_owned()))?;
             let unit_seconds = match unit {
                 "ms" => 0.001,
                 "s" => 1.0,
@@ -456,13 +476,14 @@ impl ConfigDuration {
                 "h" => 3600.0,
                 "d" => 86_400.0,
                 _ => {
-                    return Err(format!(
-                        "unknown duration unit {unit:?} in {text:?} (use ms, s, m, h or d)"
-                    ));
+                    return Err(ValueError::DurationUnit {
+                        unit: unit.to_owned(),
+                        text: text.to_owned(),
+                    });
                 }
             };
             total += Duration::try_from_secs_f64(value * unit_seconds)
-                .map_err(|_| format!("duration {text:?} is out of range"))?;
+                .map_err(|_| ValueError::DurationOutOfRange(text.to_owned()))?;
             rest = next;
         }
         Ok(Self(total))
@@ -491,13 +512,13 @@ impl<'de> Deserialize<'de> for ConfigDuration {
 pub struct ByteSize(pub u64);
 
 impl ByteSize {
-    pub fn parse(text: &str) -> Result<Self, String> {
+    pub fn parse(text: &str) -> Result<Self, ValueError> {
         let text = text.trim();
         let split = text.find(|c: char| !c.is_ascii_digit()).unwrap_or(text.len());
         let (number, unit) = text.split_at(split);
         let number: u64 = number
             .parse()
-            .map_err(|_| format!("expected a size such as 256MiB, found {text:?}"))?;
+            .map_err(|_| ValueError::NotASize(text.to_owned()))?;
         let factor: u64 = match unit.trim() {
             "" | "B" => 1,
             "KB" => 1000,
@@ -507,15 +528,16 @@ impl ByteSize {
             "MiB" => 1 << 20,
             "GiB" => 1 << 30,
             other => {
-                return Err(format!(
-                    "unknown size unit {other:?} in {text:?} (use B, KiB, MiB, GiB, KB, MB or GB)"
-                ));
+                return Err(ValueError::SizeUnit {
+                    unit: other.to_owned(),
+                    text: text.to_owned(),
+                });
             }
         };
         number
             .checked_mul(factor)
             .map(Self)
-            .ok_or_else(|| format!("size {text:?} is out of range"))
+            .ok_or_else(|| ValueError::SizeOutOfRange(text.to_owned()))
     }
 }
 
@@ -678,9 +700,15 @@ spool:
             Duration::from_millis(500)
         );
         assert_eq!(ConfigDuration::parse("45"), Ok(ConfigDuration::secs(45)));
-        assert!(ConfigDuration::parse("5 parsecs").is_err());
-        assert!(ConfigDuration::parse("").is_err());
+        assert_eq!(
+            ConfigDuration::parse("5 parsecs").unwrap_err().to_string(),
+            r#"unknown duration unit " parsecs" in "5 parsecs" (use ms, s, m, h or d)"#
+        );
+        assert_eq!(ConfigDuration::parse(""), Err(ValueError::EmptyDuration));
         assert_eq!(ByteSize::parse("10MB"), Ok(ByteSize(10_000_000)));
-        assert!(ByteSize::parse("99999999999GiB").is_err());
+        assert_eq!(
+            ByteSize::parse("99999999999GiB").unwrap_err().to_string(),
+            r#"size "99999999999GiB" is out of range"#
+        );
     }
 }

@@ -21,8 +21,11 @@ pub enum DiscoveryError {
     Kubeconfig { path: String, message: String },
     #[error("kubernetes client: {0}")]
     Client(String),
-    #[error("list {what}: {message}")]
-    List { what: String, message: String },
+    /// A source that finds its targets through the Kubernetes API, with no client given.
+    #[error("kubernetes client: {0} needs the Kubernetes API, and no client is configured")]
+    NoClient(&'static str),
+    #[error("list {what}: {source}")]
+    List { what: String, source: kube::Error },
 }
 
 /// The container and port linkerd-viz's scrape job keeps.
@@ -81,7 +84,7 @@ impl KubeDiscovery {
                 "pods in {} with {selector:?}",
                 namespace.unwrap_or("all namespaces")
             ),
-            message: e.to_string(),
+            source: e,
         })?;
         Ok(list.items)
     }
@@ -94,7 +97,7 @@ impl KubeDiscovery {
             .await
             .map_err(|e| DiscoveryError::List {
                 what: "ingresses in all namespaces".into(),
-                message: e.to_string(),
+                source: e,
             })?;
         Ok(list.items)
     }

@@ -45,6 +45,21 @@ pub fn query_url(base: &str, selector: &str) -> String {
     )
 }
 
+/// Why an answer of the HTTP API could not be turned into federation text; reported as a
+/// [`ScrapeError::Answer`] of the query URL.
+#[derive(Debug, thiserror::Error)]
+pub enum AnswerError {
+    #[error("invalid Prometheus API answer: {0}")]
+    Json(#[from] serde_json::Error),
+    /// The API answered `"status": "error"`: its `error` text (or the status).
+    #[error("Prometheus API error: {0}")]
+    Api(String),
+    #[error("Prometheus API answer without data")]
+    NoData,
+    #[error("expected a vector result, got {0:?}")]
+    NotAVector(String),
+}
+
 #[derive(Debug, Deserialize)]
 struct Response {
     status: String,
@@ -71,24 +86,20 @@ struct VectorSample {
 pub async fn fetch(scraper: &Scraper, base: &str, selector: &str) -> Result<String, ScrapeError> {
     let url = query_url(base, selector);
     let fetched = scraper.fetch(&url).await?;
-    to_federation_text(&fetched.body).map_err(|message| ScrapeError::Http { url, message })
+    to_federation_text(&fetched.body).map_err(|source| ScrapeError::Answer { url, source })
 }
 
 /// Writes an instant-vector answer of the HTTP API as Prometheus text.
-pub fn to_federation_text(json: &str) -> Result<String, String> {
-    let response: Response =
-        serde_json::from_str(json).map_err(|e| format!("invalid Prometheus API answer: {e}"))?;
+pub fn to_federation_text(json: &str) -> Result<String, AnswerError> {
+    let response: Response = serde_json::from_str(json)?;
     if response.status != "success" {
-        return Err(format!(
-            "Prometheus API error: {}",
-            response.error.unwrap_or_else(|| response.status.clone())
+        return Err(AnswerError::Api(
+            response.error.unwrap_or_else(|| response.status.clone()),
         ));
     }
-    let data = response
-        .data
-        .ok_or_else(|| "Prometheus API answer without data".to_owned())?;
+    let data = response.data.ok_or(AnswerError::NoData)?;
     if data.result_type != "vector" {
-        return Err(format!("expected a vector result, got {:?}", data.result_type));
+        return Err(AnswerError::NotAVector(data.result_type));
     }
     let mut out = String::with_capacity(data.result.len() * 160);
     for sample in &data.result {
@@ -164,15 +175,22 @@ mod tests {
         let e = to_federation_text(
             r#"{"status":"error","errorType":"bad_data","error":"parse error at char 3"}"#,
         )
-        .unwrap_err();
-        assert!(e.contains("parse error at char 3"), "{e}");
+        .unwrap_err()
+        .to_string();
+        assert_eq!(e, "Prometheus API error: parse error at char 3");
         let e = to_federation_text(r#"{"status":"success","data":{"resultType":"matrix","result":[]}}"#)
-            .unwrap_err();
-        assert!(e.contains("matrix"), "{e}");
+            .unwrap_err()
+            .to_string();
+        assert_eq!(e, r#"expected a vector result, got "matrix""#);
         assert!(
             to_federation_text("<html>")
                 .unwrap_err()
-                .contains("invalid Prometheus API answer")
+                .to_string()
+                .starts_with("invalid Prometheus API answer: ")
         );
+        assert!(matches!(
+            to_federation_text(r#"{"status":"success"}"#),
+            Err(AnswerError::NoData)
+        ));
     }
 }

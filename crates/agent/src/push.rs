@@ -32,6 +32,52 @@ impl std::fmt::Debug for AgentToken {
     }
 }
 
+/// Why a call to the master failed (heartbeat, command poll, result report). Snapshot pushes
+/// are not errors but [`PushOutcome`]s, because each answer decides the spooled file's fate.
+#[derive(Debug, thiserror::Error)]
+pub enum MasterError {
+    #[error("cannot build the master client: {0}")]
+    Build(String),
+    /// No answer: connection refused, timeout, TLS; the message is the whole error chain.
+    #[error("{method} {url}: {message}")]
+    Send {
+        method: &'static str,
+        url: String,
+        message: String,
+    },
+    #[error("{method} {url}: HTTP {status}: {body}")]
+    Status {
+        method: &'static str,
+        url: String,
+        status: StatusCode,
+        body: String,
+    },
+    #[error("GET {url}: invalid answer: {source}")]
+    Answer { url: String, source: serde_json::Error },
+    #[error("POST {url}: cannot encode: {source}")]
+    Encode { url: String, source: serde_json::Error },
+}
+
+impl MasterError {
+    fn send(method: &'static str, url: &str, e: &reqwest::Error) -> Self {
+        Self::Send {
+            method,
+            url: url.to_owned(),
+            message: error_chain(e),
+        }
+    }
+
+    /// A non-2xx answer, with its body trimmed.
+    async fn status(method: &'static str, url: &str, response: reqwest::Response) -> Self {
+        Self::Status {
+            method,
+            url: url.to_owned(),
+            status: response.status(),
+            body: response.text().await.unwrap_or_default().trim().to_owned(),
+        }
+    }
+}
+
 /// How one push ended.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum PushOutcome {
@@ -53,13 +99,18 @@ pub struct MasterClient {
 }
 
 impl MasterClient {
-    pub fn new(base: &str, cluster_id: &str, token: AgentToken, timeout: Duration) -> Result<Self, String> {
+    pub fn new(
+        base: &str,
+        cluster_id: &str,
+        token: AgentToken,
+        timeout: Duration,
+    ) -> Result<Self, MasterError> {
         let http = reqwest::Client::builder()
             .user_agent(concat!("atlhyper-agent/", env!("CARGO_PKG_VERSION")))
             .timeout(timeout)
             .connect_timeout(timeout.min(Duration::from_secs(10)))
             .build()
-            .map_err(|e| format!("cannot build the master client: {}", error_chain(&e)))?;
+            .map_err(|e| MasterError::Build(error_chain(&e)))?;
         Ok(Self {
             http,
             base: base.trim_end_matches('/').to_owned(),
@@ -99,21 +150,17 @@ impl MasterClient {
     }
 
     /// Tells the master the agent is alive.
-    pub async fn heartbeat(&self) -> Result<(), String> {
+    pub async fn heartbeat(&self) -> Result<(), MasterError> {
         let url = format!("{}/agent/heartbeat", self.base);
         let response = self
             .post("/agent/heartbeat")
             .send()
             .await
-            .map_err(|e| format!("POST {url}: {}", error_chain(&e)))?;
+            .map_err(|e| MasterError::send("POST", &url, &e))?;
         if response.status().is_success() {
             Ok(())
         } else {
-            let status = response.status();
-            Err(format!(
-                "POST {url}: HTTP {status}: {}",
-                response.text().await.unwrap_or_default()
-            ))
+            Err(MasterError::status("POST", &url, response).await)
         }
     }
 }
@@ -122,7 +169,7 @@ impl MasterClient {
     /// Long-polls `GET /agent/commands` for up to `wait`: the commands queued for this
     /// cluster (none when the wait passed). Each is still raw, so one this version cannot read
     /// fails alone.
-    pub async fn poll_commands(&self, wait: Duration) -> Result<Vec<PolledCommand>, String> {
+    pub async fn poll_commands(&self, wait: Duration) -> Result<Vec<PolledCommand>, MasterError> {
         let url = format!("{}/agent/commands?timeout_s={}", self.base, wait.as_secs().max(1));
         let response = self
             .http
@@ -132,40 +179,38 @@ impl MasterClient {
             .timeout(wait + Duration::from_secs(15))
             .send()
             .await
-            .map_err(|e| format!("GET {url}: {}", error_chain(&e)))?;
-        let status = response.status();
+            .map_err(|e| MasterError::send("GET", &url, &e))?;
+        if !response.status().is_success() {
+            return Err(MasterError::status("GET", &url, response).await);
+        }
         let body = response
             .text()
             .await
-            .map_err(|e| format!("GET {url}: {}", error_chain(&e)))?;
-        if !status.is_success() {
-            return Err(format!("GET {url}: HTTP {}: {}", status.as_u16(), body.trim()));
-        }
+            .map_err(|e| MasterError::send("GET", &url, &e))?;
         let polled: PolledCommands =
-            serde_json::from_str(&body).map_err(|e| format!("GET {url}: invalid answer: {e}"))?;
+            serde_json::from_str(&body).map_err(|source| MasterError::Answer { url, source })?;
         Ok(polled.commands)
     }
 
     /// Reports a command's outcome with `POST /agent/result`. An answer of 409 (the master
     /// had already given up on the command) is an error the caller logs and drops.
-    pub async fn report_result(&self, report: &CommandReport) -> Result<(), String> {
+    pub async fn report_result(&self, report: &CommandReport) -> Result<(), MasterError> {
         let url = format!("{}/agent/result", self.base);
-        let body = serde_json::to_string(report).map_err(|e| format!("POST {url}: cannot encode: {e}"))?;
+        let body = serde_json::to_string(report).map_err(|source| MasterError::Encode {
+            url: url.clone(),
+            source,
+        })?;
         let response = self
             .post("/agent/result")
             .header(CONTENT_TYPE, "application/json")
             .body(body)
             .send()
             .await
-            .map_err(|e| format!("POST {url}: {}", error_chain(&e)))?;
+            .map_err(|e| MasterError::send("POST", &url, &e))?;
         if response.status().is_success() {
             Ok(())
         } else {
-            let status = response.status();
-            Err(format!(
-                "POST {url}: HTTP {status}: {}",
-                response.text().await.unwrap_or_default().trim()
-            ))
+            Err(MasterError::status("POST", &url, response).await)
         }
     }
 }

@@ -8,7 +8,7 @@
 
 use std::io::Write as _;
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
+use std::sync::Arc;
 use std::time::Duration;
 
 use atlhyper_model::{AgentSnapshot, SNAPSHOT_VERSION, Timestamp};
@@ -19,19 +19,34 @@ use crate::collect::{Collector, Cycle};
 use crate::commands::CommandExecutor;
 use crate::config::AgentConfig;
 use crate::discovery::KubeDiscovery;
-use crate::push::{AgentToken, Backoff, MasterClient, PushOutcome, jitter_seed};
+use crate::push::{AgentToken, Backoff, MasterClient, MasterError, PushOutcome, jitter_seed};
 use crate::resources::ResourceWatcher;
+use crate::scrape::ScrapeError;
 use crate::self_metrics::AgentMetrics;
-use crate::spool::{Spool, SpoolError};
+use crate::spool::{SharedSpool, Spool, SpoolError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum AgentError {
-    #[error("{0}")]
+    #[error(transparent)]
     Spool(#[from] SpoolError),
-    #[error("{0}")]
-    Setup(String),
+    #[error("no cluster id: pass --cluster-id or set cluster_id in the config")]
+    NoClusterId,
+    #[error(
+        "the configured sources need the Kubernetes API: pass --kubeconfig, set KUBECONFIG, or run in a cluster"
+    )]
+    NeedsKubernetes,
+    #[error(transparent)]
+    Master(#[from] MasterError),
+    #[error(transparent)]
+    Scrape(#[from] ScrapeError),
     #[error("cannot listen on {addr}: {source}")]
     Listen { addr: String, source: std::io::Error },
+    #[error("collect loop failed: {0}")]
+    CollectLoop(tokio::task::JoinError),
+    #[error("cannot encode snapshot: {0}")]
+    Encode(serde_json::Error),
+    #[error("cannot compress snapshot: {0}")]
+    Compress(std::io::Error),
 }
 
 /// The first retry waits this long; later ones double up to `push.max_backoff`.
@@ -59,7 +74,9 @@ pub struct Agent {
     cluster_id: String,
     config: AgentConfig,
     collector: tokio::sync::Mutex<Collector>,
-    spool: Mutex<Spool>,
+    /// Reached only through [`SharedSpool::with`], so its fsyncs and the snapshot's gzip run
+    /// on the blocking pool.
+    spool: SharedSpool,
     master: MasterClient,
     spooled: Notify,
     metrics: Arc<AgentMetrics>,
@@ -80,22 +97,20 @@ impl Agent {
             kube,
         } = settings;
         if cluster_id.is_empty() {
-            return Err(AgentError::Setup(
-                "no cluster id: pass --cluster-id or set cluster_id in the config".into(),
-            ));
+            return Err(AgentError::NoClusterId);
         }
         if Collector::needs_kubernetes(&config) && kube.is_none() {
-            return Err(AgentError::Setup(
-                "the configured sources need the Kubernetes API: pass --kubeconfig, set KUBECONFIG, or run in a cluster".into(),
-            ));
+            return Err(AgentError::NeedsKubernetes);
         }
+        // Opened here, in a synchronous constructor, once and before any loop runs: a directory
+        // listing and two small reads, no fsync. Every later spool call goes through
+        // `SharedSpool`.
         let spool = Spool::open(
             &config.spool.dir,
             config.spool.max_bytes.0,
             i64::try_from(config.spool.max_age.0.as_millis()).unwrap_or(i64::MAX),
         )?;
-        let master = MasterClient::new(&config.master_url, &cluster_id, token, config.push.timeout.0)
-            .map_err(AgentError::Setup)?;
+        let master = MasterClient::new(&config.master_url, &cluster_id, token, config.push.timeout.0)?;
         let resources = kube
             .clone()
             .filter(|_| config.resources.enabled)
@@ -104,15 +119,14 @@ impl Agent {
             .clone()
             .filter(|_| config.commands.enabled)
             .map(|client| CommandExecutor::new(client, config.commands.timeout.0));
-        let collector = Collector::new(config.clone(), kube.map(KubeDiscovery::new))
-            .map_err(|e| AgentError::Setup(e.to_string()))?;
+        let collector = Collector::new(config.clone(), kube.map(KubeDiscovery::new))?;
         let metrics = Arc::new(AgentMetrics::default());
         metrics.set_spool(spool.len(), spool.bytes(), spool.dropped());
         Ok(Arc::new(Self {
             cluster_id,
             config,
             collector: tokio::sync::Mutex::new(collector),
-            spool: Mutex::new(spool),
+            spool: SharedSpool::new(spool),
             master,
             spooled: Notify::new(),
             metrics,
@@ -142,7 +156,7 @@ impl Agent {
         if let Some(server) = server {
             let _ = server.await;
         }
-        collected.map_err(|e| AgentError::Setup(format!("collect loop failed: {e}")))?
+        collected.map_err(AgentError::CollectLoop)?
     }
 
     async fn collect_loop(self: Arc<Self>, shutdown: CancellationToken) -> Result<(), AgentError> {
@@ -171,26 +185,41 @@ impl Agent {
             }
             _ => None,
         };
-        let seq = self.spool_cycle(cycle, resources, now_ms)?;
+        let seq = self.spool_cycle(cycle, resources, now_ms).await?;
         self.spooled.notify_one();
         Ok(seq)
     }
 
-    fn spool_cycle(
+    /// Numbers, encodes and spools one snapshot, as one blocking call under the spool's lock:
+    /// files are written in seq order, the snapshot reports the drop count of that moment, and
+    /// neither the fsyncs nor the JSON encoding and gzip of a body that reaches megabytes (the
+    /// full resource state of a large cluster) run on a runtime worker.
+    async fn spool_cycle(
         &self,
         cycle: Cycle,
         resources: Option<atlhyper_model::ResourceSnapshot>,
         now_ms: i64,
     ) -> Result<u64, AgentError> {
-        let mut spool = self
-            .spool
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
+        let cluster_id = self.cluster_id.clone();
+        let metrics = Arc::clone(&self.metrics);
+        self.spool
+            .with(move |spool| Self::spool_snapshot(spool, cluster_id, cycle, resources, now_ms, &metrics))
+            .await
+    }
+
+    fn spool_snapshot(
+        spool: &mut Spool,
+        cluster_id: String,
+        cycle: Cycle,
+        resources: Option<atlhyper_model::ResourceSnapshot>,
+        now_ms: i64,
+        metrics: &AgentMetrics,
+    ) -> Result<u64, AgentError> {
         spool.expire(now_ms)?;
         let seq = spool.next_seq()?;
         let snapshot = AgentSnapshot {
             version: SNAPSHOT_VERSION,
-            cluster_id: self.cluster_id.clone(),
+            cluster_id,
             seq,
             taken_at: Timestamp(now_ms),
             slo: cycle.slo,
@@ -204,8 +233,7 @@ impl Agent {
             resources,
         };
         spool.push(seq, now_ms, &gzip_json(&snapshot)?)?;
-        self.metrics
-            .set_spool(spool.len(), spool.bytes(), spool.dropped());
+        metrics.set_spool(spool.len(), spool.bytes(), spool.dropped());
         Ok(seq)
     }
 
@@ -245,32 +273,31 @@ impl Agent {
 
     /// Pushes the oldest spooled snapshot once.
     async fn deliver_oldest(&self) -> Delivery {
-        let next = {
-            let spool = self
-                .spool
-                .lock()
-                .unwrap_or_else(std::sync::PoisonError::into_inner);
-            spool.oldest().cloned().map(|s| (spool.read(&s), s))
-        };
-        let Some((body, spooled)) = next else {
-            return Delivery::Empty;
+        let next = self
+            .spool
+            .with(|spool| Ok::<_, SpoolError>(spool.oldest().cloned().map(|s| (spool.read(&s), s))))
+            .await;
+        let (body, spooled) = match next {
+            Ok(Some(next)) => next,
+            Ok(None) => return Delivery::Empty,
+            Err(e) => return Delivery::Retry(e.to_string()),
         };
         let body = match body {
             Ok(body) => body,
             Err(e) => {
                 // Unreadable on disk: it can never be delivered; drop it so the rest can go.
                 tracing::error!(seq = spooled.seq, error = %e, "dropping an unreadable spooled snapshot");
-                return self.settle(spooled.seq, false);
+                return self.settle(spooled.seq, false).await;
             }
         };
         match self.master.push_snapshot(body).await {
             PushOutcome::Accepted => {
                 self.metrics.pushed();
-                self.settle(spooled.seq, true)
+                self.settle(spooled.seq, true).await
             }
             PushOutcome::Rejected { status, message } => {
                 tracing::error!(seq = spooled.seq, status, %message, "the master refused a snapshot; dropping it");
-                self.settle(spooled.seq, false)
+                self.settle(spooled.seq, false).await
             }
             PushOutcome::Retry { reason } => {
                 self.metrics.push_failed();
@@ -279,18 +306,20 @@ impl Agent {
         }
     }
 
-    fn settle(&self, seq: u64, accepted: bool) -> Delivery {
-        let mut spool = self
+    async fn settle(&self, seq: u64, accepted: bool) -> Delivery {
+        let metrics = Arc::clone(&self.metrics);
+        let settled = self
             .spool
-            .lock()
-            .unwrap_or_else(std::sync::PoisonError::into_inner);
-        let settled = if accepted {
-            spool.ack(seq)
-        } else {
-            spool.reject(seq)
-        };
-        self.metrics
-            .set_spool(spool.len(), spool.bytes(), spool.dropped());
+            .with(move |spool| {
+                let settled = if accepted {
+                    spool.ack(seq)
+                } else {
+                    spool.reject(seq)
+                };
+                metrics.set_spool(spool.len(), spool.bytes(), spool.dropped());
+                settled
+            })
+            .await;
         match settled {
             Ok(()) => Delivery::Done,
             Err(e) => Delivery::Retry(e.to_string()),
@@ -380,12 +409,11 @@ enum Delivery {
 }
 
 fn gzip_json(snapshot: &AgentSnapshot) -> Result<Vec<u8>, AgentError> {
-    let json = serde_json::to_vec(snapshot)
-        .map_err(|e| AgentError::Setup(format!("cannot encode snapshot: {e}")))?;
+    let json = serde_json::to_vec(snapshot).map_err(AgentError::Encode)?;
     let mut encoder =
         flate2::write::GzEncoder::new(Vec::with_capacity(json.len() / 4), flate2::Compression::fast());
     encoder
         .write_all(&json)
         .and_then(|()| encoder.finish())
-        .map_err(|e| AgentError::Setup(format!("cannot compress snapshot: {e}")))
+        .map_err(AgentError::Compress)
 }

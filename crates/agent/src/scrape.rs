@@ -56,6 +56,14 @@ pub enum ScrapeError {
     TooLarge { url: String, limit: usize },
     #[error("scrape {url}: body is not UTF-8 text")]
     NotText { url: String },
+    /// The body came, but is not an answer the source mode can use (the Prometheus API mode).
+    #[error("scrape {url}: {source}")]
+    Answer {
+        url: String,
+        source: crate::prometheus_api::AnswerError,
+    },
+    #[error("cannot build the scrape HTTP client: {0}")]
+    Client(String),
 }
 
 /// The body of one successful fetch.
@@ -96,10 +104,7 @@ impl Scraper {
             .connect_timeout(timeout)
             .pool_idle_timeout(Duration::from_secs(90))
             .build()
-            .map_err(|e| ScrapeError::Http {
-                url: String::new(),
-                message: format!("cannot build HTTP client: {e}"),
-            })?;
+            .map_err(|e| ScrapeError::Client(error_chain(&e)))?;
         Ok(Self {
             client,
             timeout,

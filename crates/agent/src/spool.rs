@@ -7,11 +7,15 @@
 //! by age: the oldest snapshots go first, and every drop is counted so the next snapshot can
 //! report it. The next sequence number is kept in `next-seq`, so a restarted agent continues
 //! where it stopped instead of reusing numbers the master has already seen.
+//!
+//! [`Spool`] is plain blocking code, tested as such; the agent's async loops reach it only
+//! through [`SharedSpool`], which runs every operation on tokio's blocking pool.
 
 use std::collections::VecDeque;
 use std::fs::{self, File};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, PoisonError};
 
 #[derive(Debug, thiserror::Error)]
 pub enum SpoolError {
@@ -19,6 +23,10 @@ pub enum SpoolError {
     Io { path: PathBuf, source: std::io::Error },
     #[error("spool {path}: corrupt counter file: {content:?}")]
     CorruptSeq { path: PathBuf, content: String },
+    /// The runtime shut down before a [`SharedSpool`] operation could start; nothing was
+    /// written or removed.
+    #[error("spool {path}: not done, the runtime is shutting down")]
+    ShuttingDown { path: PathBuf },
 }
 
 /// One spooled snapshot.
@@ -196,6 +204,58 @@ impl Spool {
     }
 }
 
+/// The spool shared by the agent's loops, for async code.
+///
+/// Every operation runs on tokio's blocking pool, never on a runtime worker thread: a spool
+/// write is a write, an fsync of the file, a rename and an fsync of the directory, and a drop or
+/// an acknowledgement removes files and rewrites the drop counter the same way. On a slow or
+/// busy disk one flush takes from milliseconds to seconds, and on a worker it would stall every
+/// task scheduled there — delivery, the command poll, the resource watchers, `/metrics` — for
+/// as long.
+#[derive(Debug, Clone)]
+pub struct SharedSpool {
+    spool: Arc<Mutex<Spool>>,
+    dir: PathBuf,
+}
+
+impl SharedSpool {
+    pub fn new(spool: Spool) -> Self {
+        Self {
+            dir: spool.dir.clone(),
+            spool: Arc::new(Mutex::new(spool)),
+        }
+    }
+
+    /// Runs `f` with the spool locked, on the blocking pool. Everything `f` does happens under
+    /// one lock, as one step for the other loops: put a whole sequence (expire, next seq,
+    /// write) in one call so nothing comes between its parts. CPU-heavy work that must see the
+    /// spool's state (encoding a snapshot with the spool's drop count) belongs in `f` too, off
+    /// the workers for the same reason. A panic in `f` resumes in the caller.
+    pub async fn with<T, E>(
+        &self,
+        f: impl FnOnce(&mut Spool) -> Result<T, E> + Send + 'static,
+    ) -> Result<T, E>
+    where
+        T: Send + 'static,
+        E: From<SpoolError> + Send + 'static,
+    {
+        let spool = Arc::clone(&self.spool);
+        let done = tokio::task::spawn_blocking(move || {
+            let mut spool = spool.lock().unwrap_or_else(PoisonError::into_inner);
+            f(&mut spool)
+        })
+        .await;
+        match done {
+            Ok(result) => result,
+            Err(e) if e.is_panic() => std::panic::resume_unwind(e.into_panic()),
+            Err(_) => Err(SpoolError::ShuttingDown {
+                path: self.dir.clone(),
+            }
+            .into()),
+        }
+    }
+}
+
 /// A number kept in a file of its own; `None` when the file does not exist yet.
 fn read_counter(path: &Path) -> Result<Option<u64>, SpoolError> {
     match fs::read_to_string(path) {
@@ -349,6 +409,40 @@ mod tests {
         let spool = Spool::open(dir.path(), 1 << 20, 60_000).unwrap();
         assert!(spool.is_empty());
         assert!(fs::read_dir(dir.path()).unwrap().next().is_none());
+    }
+
+    #[tokio::test]
+    async fn the_shared_spool_keeps_the_order_of_its_calls() {
+        let dir = tempfile::tempdir().unwrap();
+        let shared = SharedSpool::new(Spool::open(dir.path(), 1 << 20, 3_600_000).unwrap());
+        for _ in 0..3 {
+            let seq = shared
+                .with(|spool| {
+                    let seq = spool.next_seq()?;
+                    spool.push(seq, 0, format!("body {seq}").as_bytes())?;
+                    Ok::<_, SpoolError>(seq)
+                })
+                .await
+                .unwrap();
+            assert!(seq <= 3);
+        }
+        shared.with(|spool| spool.ack(1)).await.unwrap();
+        let (oldest, body) = shared
+            .with(|spool| {
+                let oldest = spool.oldest().cloned().unwrap();
+                let body = spool.read(&oldest)?;
+                Ok::<_, SpoolError>((oldest.seq, body))
+            })
+            .await
+            .unwrap();
+        assert_eq!((oldest, body), (2, b"body 2".to_vec()));
+        assert_eq!(
+            shared
+                .with(|spool| Ok::<_, SpoolError>(spool.len()))
+                .await
+                .unwrap(),
+            2
+        );
     }
 
     #[test]
