@@ -44,6 +44,7 @@ mod graph;
 mod hash;
 mod incident;
 mod input;
+mod lifecycle;
 mod metric;
 mod report;
 mod risk;

@@ -1,4 +1,6 @@
-//! Engine-level scenarios on a small simulated cluster, time as a parameter.
+//! Engine-level scenarios on a small simulated cluster, time as a parameter. A test module
+//! (`#[cfg(test)]` in `lib.rs`): its length is the scenarios, one after the other, each read
+//! on its own.
 
 use std::collections::BTreeSet;
 

@@ -2,20 +2,18 @@
 //! timeline, and the score explanation of one entity. They read the AIOps service
 //! (`service::aiops`), as the `/api/v2/aiops/*` handlers do.
 
-use askama::Template;
-use atlhyper_aiops::{Event, Incident, Statistics};
-use atlhyper_model::Timestamp;
-use axum::extract::{Path, Query, State};
-use axum::http::Uri;
-use axum::response::{IntoResponse, Response};
-use serde::{Deserialize, Serialize};
-
 use super::i18n::Tr;
 use super::pages::{Page, Scripts, render};
 use super::session::WebUser;
 use super::{InLang, WebError, fmt};
-use crate::service::{App, ErrorKind};
-use crate::store::IncidentStateFilter;
+use crate::service::App;
+use askama::Template;
+use atlhyper_aiops::{Incident, Statistics};
+use atlhyper_model::Timestamp;
+use axum::extract::{Query, State};
+use axum::http::Uri;
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
 
 /// A serde enum's word (`root_cause`, `critical`).
 pub fn word<T: Serialize>(value: &T) -> String {
@@ -112,7 +110,7 @@ pub struct IncidentRow {
     pub entities: usize,
 }
 
-fn severity_t(t: Tr, word: &str) -> String {
+pub(super) fn severity_t(t: Tr, word: &str) -> String {
     match word {
         "low" => t.get("aiops_severity.low"),
         "medium" => t.get("aiops_severity.medium"),
@@ -147,7 +145,7 @@ pub struct StatCard {
 }
 
 /// The incident statistics of the last 7 days.
-async fn week_statistics(app: &App, lang: super::i18n::Lang) -> Result<Statistics, WebError> {
+pub(super) async fn week_statistics(app: &App, lang: super::i18n::Lang) -> Result<Statistics, WebError> {
     let now = app.now();
     app.aiops
         .statistics(Timestamp(now.0 - 7 * 86_400_000), now)
@@ -301,344 +299,12 @@ pub async fn risk(
     .into_response())
 }
 
-#[derive(Debug, Deserialize)]
-pub struct IncidentParams {
-    cluster: Option<String>,
-    state: Option<String>,
-}
-
-#[derive(Template)]
-#[template(path = "aiops_incidents.html")]
-pub struct IncidentsPage {
-    pub page: Page,
-    pub filter_cluster: String,
-    pub filter_state: String,
-    pub states: Vec<(&'static str, &'static str)>,
-    pub rows: Vec<IncidentRow>,
-    pub stats: Vec<StatCard>,
-    pub severities: Vec<StatCard>,
-}
-
-pub async fn incidents(
-    State(app): State<App>,
-    user: WebUser,
-    uri: Uri,
-    Query(q): Query<IncidentParams>,
-) -> Result<Response, WebError> {
-    let t = Tr::new(user.lang);
-    let page = Page::new(
-        &app,
-        &user,
-        &uri,
-        "incidents",
-        t.get("aiops.incidents_title").to_owned(),
-        None,
-        Scripts::Plain,
-    )
-    .await?;
-    let cluster = q.cluster.unwrap_or_default();
-    let wanted = q.state.unwrap_or_default();
-    let now = app.now().0;
-    let filter = crate::store::IncidentFilter {
-        cluster: Some(cluster.clone()).filter(|c| !c.is_empty()),
-        state: match wanted.as_str() {
-            "open" => Some(IncidentStateFilter::Open),
-            "resolved" => Some(IncidentStateFilter::Resolved),
-            _ => None,
-        },
-        limit: 200,
-        ..crate::store::IncidentFilter::default()
-    };
-    let (found, _) = app.aiops.incidents(&filter).await.lang(user.lang)?;
-    let rows = found.iter().map(|i| incident_row(t, i, now)).collect();
-    let (stats, severities) = statistics_cards(t, &week_statistics(&app, user.lang).await?);
-    Ok(render(&IncidentsPage {
-        filter_cluster: cluster,
-        filter_state: wanted,
-        states: vec![
-            ("", t.get("aiops.all")),
-            ("open", t.get("aiops.open")),
-            ("resolved", t.get("aiops.resolved")),
-        ],
-        rows,
-        stats,
-        severities,
-        page,
-    })?
-    .into_response())
-}
-
-pub struct MemberRow {
-    pub key: String,
-    pub role: String,
-    pub r_local: String,
-    pub r_final: String,
-    pub peak: String,
-    pub state: String,
-    pub state_class: &'static str,
-    pub active: bool,
-    pub href: String,
-}
-
-pub struct TimelineRow {
-    pub at: String,
-    pub entity: String,
-    pub event: String,
-    pub detail: String,
-    pub class: &'static str,
-}
-
-#[derive(Template)]
-#[template(path = "aiops_incident.html")]
-pub struct IncidentPage {
-    pub page: Page,
-    pub row: IncidentRow,
-    pub members: Vec<MemberRow>,
-    pub timeline: Vec<TimelineRow>,
-    pub root_href: String,
-}
-
-fn timeline_row(t: Tr, entry: &atlhyper_aiops::TimelineEntry) -> TimelineRow {
-    let (event, detail, class) = match &entry.event {
-        Event::AnomalyDetected { role, metrics } => (
-            t.get("aiops_event.anomaly_detected"),
-            format!(
-                "{} · {}",
-                word_t(t, "role", role),
-                metrics.iter().map(word).collect::<Vec<_>>().join(", ")
-            ),
-            "warning",
-        ),
-        Event::RootCauseIdentified { previous } => (
-            t.get("aiops_event.root_cause_identified"),
-            previous.as_ref().map_or_else(String::new, |p| format!("← {p}")),
-            "critical",
-        ),
-        Event::EntityStateChange { from, to, reason } => (
-            t.get("aiops_event.entity_state_change"),
-            format!(
-                "{} → {} ({})",
-                word_t(t, "state", from),
-                word_t(t, "state", to),
-                word(reason)
-            ),
-            "info",
-        ),
-        Event::StateChange { from, to } => (
-            t.get("aiops_event.state_change"),
-            format!("{} → {}", word_t(t, "state", from), word_t(t, "state", to)),
-            level_class(&word(to)),
-        ),
-        Event::SeverityRaised { from, to } => (
-            t.get("aiops_event.severity_raised"),
-            format!("{} → {}", severity_t(t, &word(from)), severity_t(t, &word(to))),
-            "critical",
-        ),
-        Event::Recurrence { count } => (t.get("aiops_event.recurrence"), format!("#{count}"), "warning"),
-        Event::Merged { incident } => (t.get("aiops_event.merged"), incident.clone(), "info"),
-        Event::Resolved => (t.get("aiops_event.resolved"), String::new(), "healthy"),
-        Event::Relearned => (t.get("aiops_event.relearned"), String::new(), "neutral"),
-    };
-    TimelineRow {
-        at: fmt::time(atlhyper_model::Timestamp(entry.at_ms)),
-        entity: entry.entity.clone(),
-        event: event.to_owned(),
-        detail,
-        class,
-    }
-}
-
-pub async fn incident(
-    State(app): State<App>,
-    user: WebUser,
-    uri: Uri,
-    Path(id): Path<String>,
-) -> Result<Response, WebError> {
-    let t = Tr::new(user.lang);
-    let found = match app.aiops.incident(&id).await {
-        Ok(found) => found,
-        Err(e) if e.kind == ErrorKind::NotFound => {
-            return Err(WebError::not_found(
-                user.lang,
-                t.fill("aiops.unknown_incident", &[("id", &id)]),
-            ));
-        }
-        Err(e) => return Err(WebError::from(e).in_lang(user.lang)),
-    };
-    let mut page = Page::new(
-        &app,
-        &user,
-        &uri,
-        "incidents",
-        t.fill("aiops.incident_title", &[("id", &id)]),
-        None,
-        Scripts::Plain,
-    )
-    .await?;
-    page.cluster.clone_from(&found.cluster);
-    let explain = |key: &str| {
-        format!(
-            "/aiops/explain?{}",
-            fmt::query(&[("cluster", &found.cluster), ("entity", key)])
-        )
-    };
-    Ok(render(&IncidentPage {
-        members: found
-            .entities
-            .iter()
-            .map(|m| MemberRow {
-                href: explain(&m.key),
-                key: m.key.clone(),
-                role: word_t(t, "role", &m.role),
-                r_local: format!("{:.2}", m.r_local),
-                r_final: format!("{:.2}", m.r_final),
-                peak: format!("{:.2}", m.peak_r_final),
-                state: word_t(t, "state", &m.state),
-                state_class: level_class(&word(&m.state)),
-                active: m.active,
-            })
-            .collect(),
-        timeline: found.timeline.iter().map(|e| timeline_row(t, e)).collect(),
-        root_href: explain(&found.root_cause),
-        row: incident_row(t, &found, app.now().0),
-        page,
-    })?
-    .into_response())
-}
-
-#[derive(Debug, Deserialize)]
-pub struct ExplainParams {
-    cluster: String,
-    entity: String,
-}
-
-pub struct MetricRow {
-    pub metric: String,
-    pub channel: String,
-    pub value: String,
-    pub baseline: String,
-    pub deviation: String,
-    pub score: String,
-    pub contribution: String,
-    pub anomalous: bool,
-    pub reason: String,
-}
-
-#[derive(Template)]
-#[template(path = "aiops_explain.html")]
-pub struct ExplainPage {
-    pub page: Page,
-    pub key: String,
-    pub kind: String,
-    pub state: String,
-    pub state_class: &'static str,
-    pub level: String,
-    pub level_class: &'static str,
-    pub r_final: String,
-    pub r_weighted: String,
-    pub w_time: String,
-    pub propagated: String,
-    pub metrics: Vec<MetricRow>,
-    pub formula: Vec<String>,
-    pub dependencies: Vec<(String, String, String, String, String)>,
-    pub path: Vec<(String, String)>,
-    pub root_cause: String,
-}
-
-pub async fn explain(
-    State(app): State<App>,
-    user: WebUser,
-    uri: Uri,
-    Query(q): Query<ExplainParams>,
-) -> Result<Response, WebError> {
-    let t = Tr::new(user.lang);
-    let why = app.aiops.explain(&q.cluster, &q.entity).map_err(|_| {
-        WebError::not_found(
-            user.lang,
-            t.fill(
-                "aiops.unknown_entity",
-                &[("entity", &q.entity), ("cluster", &q.cluster)],
-            ),
-        )
-    })?;
-    let mut page = Page::new(
-        &app,
-        &user,
-        &uri,
-        "risk",
-        t.get("aiops.explain_title").to_owned(),
-        None,
-        Scripts::Plain,
-    )
-    .await?;
-    page.cluster.clone_from(&q.cluster);
-    let link = |key: &str| {
-        format!(
-            "/aiops/explain?{}",
-            fmt::query(&[("cluster", &q.cluster), ("entity", key)])
-        )
-    };
-    Ok(render(&ExplainPage {
-        kind: word(&why.kind),
-        state: word_t(t, "state", &why.state),
-        state_class: level_class(&word(&why.state)),
-        level: word_t(t, "level", &why.level),
-        level_class: level_class(&word(&why.level)),
-        r_final: format!("{:.3}", why.r_final),
-        r_weighted: format!("{:.3}", why.r_weighted),
-        w_time: format!("{:.3}", why.w_time),
-        propagated: fmt::num(why.propagated, 3),
-        metrics: why
-            .metrics
-            .iter()
-            .map(|m| MetricRow {
-                metric: word(&m.metric),
-                channel: word(&m.channel),
-                value: fmt::num(m.value, 4),
-                baseline: m.baseline.map_or_else(
-                    || fmt::NONE.to_owned(),
-                    |b| {
-                        let warm = if b.warm { "" } else { " *" };
-                        format!("{:.4} ± {:.4} (n={}){warm}", b.mean, b.sigma, b.samples)
-                    },
-                ),
-                deviation: fmt::num(m.deviation, 2),
-                score: format!("{:.3}", m.score),
-                contribution: format!("{:.3}", m.contribution),
-                anomalous: m.anomalous,
-                reason: m.reason.clone().unwrap_or_default(),
-            })
-            .collect(),
-        formula: why.formula.clone(),
-        dependencies: why
-            .dependencies
-            .iter()
-            .map(|d| {
-                (
-                    link(&d.key),
-                    d.key.clone(),
-                    word(&d.edge),
-                    format!("{:.3}", d.r_final),
-                    format!("{:.3}", d.contribution),
-                )
-            })
-            .collect(),
-        path: why
-            .path_to_root_cause
-            .iter()
-            .map(|k| (link(k), k.clone()))
-            .collect(),
-        root_cause: why.root_cause.clone(),
-        key: why.key.clone(),
-        page,
-    })?
-    .into_response())
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
     use crate::web::i18n::Lang;
+    use crate::web::incidents::timeline_row;
+    use atlhyper_aiops::Event;
     use atlhyper_aiops::{Severity, State, TimelineEntry};
 
     fn incident(resolved: Option<i64>) -> Incident {

@@ -12,7 +12,7 @@
 //! | [`i18n`] | the string catalogs and language negotiation |
 //! | [`assets`] | embedded CSS, JS, vendored libraries |
 //! | [`pages`] | the template structs and the layout shared by every page |
-//! | `overview`, `cluster`, `resources`, `events`, `operations`, `slo`, `admin`, `aiops` | the pages |
+//! | `overview`, `cluster`, `resources`, `events`, `operations`, `slo`, `slo_detail`, `topology`, `admin`, `aiops`, `incidents`, `explain` | the pages |
 
 pub mod assets;
 pub mod fmt;
@@ -24,10 +24,14 @@ mod admin;
 mod aiops;
 mod cluster;
 mod events;
+mod explain;
+mod incidents;
 mod operations;
 mod overview;
 mod resources;
 mod slo;
+mod slo_detail;
+mod topology;
 
 use axum::Router;
 use axum::extract::Request;
@@ -53,8 +57,8 @@ pub fn routes() -> Router<App> {
         .route("/clusters/{id}/live", get(cluster::live))
         .route("/clusters/{id}/slo", get(slo::dashboard))
         .route("/clusters/{id}/slo/table", get(slo::table))
-        .route("/clusters/{id}/slo/detail", get(slo::detail))
-        .route("/clusters/{id}/topology", get(slo::topology))
+        .route("/clusters/{id}/slo/detail", get(slo_detail::detail))
+        .route("/clusters/{id}/topology", get(topology::topology))
         .route(
             "/clusters/{id}/settings",
             get(admin::settings).post(admin::settings_submit),
@@ -74,9 +78,9 @@ pub fn routes() -> Router<App> {
         .route("/admin/users/{name}/delete", post(admin::user_delete))
         .route("/admin/audit", get(admin::audit_page))
         .route("/aiops", get(aiops::risk))
-        .route("/aiops/incidents", get(aiops::incidents))
-        .route("/aiops/incidents/{id}", get(aiops::incident))
-        .route("/aiops/explain", get(aiops::explain))
+        .route("/aiops/incidents", get(incidents::incidents))
+        .route("/aiops/incidents/{id}", get(incidents::incident))
+        .route("/aiops/explain", get(explain::explain))
         .layer(middleware::from_fn(page_headers))
         .route("/static/{*path}", get(assets::serve))
 }

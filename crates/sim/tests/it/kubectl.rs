@@ -32,16 +32,23 @@ async fn kubectl(
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn kubectl_reads_and_changes_the_simulated_cluster() {
-    if Command::new("kubectl")
+    let installed = Command::new("kubectl")
         .arg("version")
         .arg("--client")
         .output()
-        .is_err()
-    {
-        eprintln!(
-            "SKIPPED kubectl_reads_and_changes_the_simulated_cluster: kubectl is not installed (apt-get install kubernetes-client)"
+        .is_ok();
+    if !installed {
+        // A missing prerequisite fails the test; only an explicit variable naming it skips.
+        if std::env::var_os("ATLHYPER_SKIP_KUBECTL_TEST").is_some() {
+            eprintln!(
+                "SKIPPED kubectl_reads_and_changes_the_simulated_cluster: ATLHYPER_SKIP_KUBECTL_TEST is set"
+            );
+            return;
+        }
+        panic!(
+            "kubectl is not installed: scripts/test installs it (Debian's kubernetes-client); \
+             set ATLHYPER_SKIP_KUBECTL_TEST=1 to skip this test knowingly"
         );
-        return;
     }
     let t = TestSim::default().await;
     let dir = tempfile::tempdir().unwrap();
