@@ -244,6 +244,7 @@ mod tests {
         .unwrap();
         EntryView {
             entry: slo,
+            origin: crate::service::slo::Origin::Linkerd,
             objective: Objective {
                 availability: 99.9,
                 latency_p95_ms: None,

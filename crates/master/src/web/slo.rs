@@ -8,7 +8,7 @@ use super::pages::{Page, Scripts, render};
 use super::session::WebUser;
 use super::{InLang, WebError, fmt};
 use crate::service::App;
-use crate::service::slo::{EntryView, Overview, OverviewQuery};
+use crate::service::slo::{EntryView, Origin, Overview, OverviewQuery};
 use askama::Template;
 use axum::extract::{Path, Query, State};
 use axum::http::Uri;
@@ -107,6 +107,9 @@ pub fn detail_href(cluster: &str, e: &EntryView, range: &str) -> String {
 
 pub struct SloRow {
     pub source: String,
+    /// "Traefik" or "Linkerd", with a tooltip saying what that source measures.
+    pub origin: &'static str,
+    pub origin_title: &'static str,
     pub source_namespace: String,
     pub target: String,
     pub namespace: String,
@@ -127,7 +130,13 @@ pub struct SloRow {
 }
 
 fn row(t: Tr, cluster: &str, range: &str, e: &EntryView) -> SloRow {
+    let (origin, origin_title) = match e.origin {
+        Origin::Traefik => (t.get("slo.origin_traefik"), t.get("slo.origin_traefik_title")),
+        Origin::Linkerd => (t.get("slo.origin_linkerd"), t.get("slo.origin_linkerd_title")),
+    };
     SloRow {
+        origin,
+        origin_title,
         source: e.entry.source.clone(),
         source_namespace: e.entry.source_namespace.clone(),
         target: if e.entry.target.is_empty() {

@@ -12,7 +12,7 @@ use atlhyper_slo::{
 
 use super::{
     DEFAULT_AVAILABILITY, DEFAULT_PERIOD_DAYS, DetailPoint, EntryView, LatencyBucketView,
-    MIN_RESPONSES_FOR_ALERTS, Objective,
+    MIN_RESPONSES_FOR_ALERTS, Objective, Origin,
 };
 use crate::service::{ServiceError, ServiceResult};
 use crate::store::{CounterPoint, SloTargetRecord, Store};
@@ -200,6 +200,7 @@ impl BudgetContext {
         };
         EntryView {
             error_budget_remaining: budget_remaining(period, objective.availability).map(|f| f * 100.0),
+            origin: Origin::of(&key),
             objective,
             entry,
             burn_rates,
@@ -321,6 +322,31 @@ mod tests {
         let d = distribution(&c);
         let counts: Vec<(Option<f64>, f64)> = d.iter().map(|b| (b.le, b.count)).collect();
         assert_eq!(counts, [(Some(10.0), 4.0), (Some(20.0), 5.0), (None, 1.0)]);
+    }
+
+    #[test]
+    fn an_entry_names_its_origin() {
+        let key = |kind, source: &str, target: &str, namespace: &str| SloGroupKey {
+            kind,
+            source: source.into(),
+            source_namespace: String::new(),
+            target: target.into(),
+            namespace: namespace.into(),
+        };
+        let ingress = SloType::Ingress;
+        assert_eq!(
+            Origin::of(&key(ingress, "shop.example.com", "", "")),
+            Origin::Linkerd
+        );
+        assert_eq!(
+            Origin::of(&key(ingress, "shop.example.com", "web", "shop")),
+            Origin::Traefik
+        );
+        assert_eq!(Origin::of(&key(ingress, "other@file", "", "")), Origin::Traefik);
+        assert_eq!(
+            Origin::of(&key(SloType::Service, "web", "api", "shop")),
+            Origin::Linkerd
+        );
     }
 
     #[test]

@@ -37,11 +37,37 @@ pub struct Objective {
     pub period_days: u32,
 }
 
+/// Where an entry's numbers come from. The ingress layer has two sources for the same host:
+/// Traefik's own metrics (the edge: what users saw) and the Linkerd proxies of the Traefik pods
+/// (the mesh inbound: what reached Traefik through the mesh). Both are shown; they count the
+/// same requests at two points, so their totals are close but their latencies differ.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Origin {
+    /// Linkerd proxy metrics: mesh inbound (ingress) or outbound (service to service).
+    Linkerd,
+    /// Traefik's metrics (ingress only).
+    Traefik,
+}
+
+impl Origin {
+    /// The origin of a group key, exact for the keys the agent writes: a Linkerd ingress group
+    /// has only its authority (no backend, no namespace), while a Traefik group has the backend
+    /// an Ingress routes its host to, or is still Traefik's `service@provider` name.
+    pub fn of(key: &SloGroupKey) -> Self {
+        let traefik = key.kind == SloType::Ingress
+            && (!key.target.is_empty() || !key.namespace.is_empty() || key.source.contains('@'));
+        if traefik { Self::Traefik } else { Self::Linkerd }
+    }
+}
+
 #[derive(Debug, Serialize, ToSchema)]
 pub struct EntryView {
     #[serde(flatten)]
     #[schema(value_type = Object)]
     pub entry: ServiceSlo,
+    /// `traefik` (the edge) or `linkerd` (the mesh); see [`Origin`].
+    pub origin: Origin,
     pub objective: Objective,
     /// Percent of the period's error budget left: 100 untouched, 0 spent, negative overspent.
     pub error_budget_remaining: Option<f64>,
