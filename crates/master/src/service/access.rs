@@ -4,13 +4,12 @@
 //! A proof can only be made here, from a caller whose role is high enough, so a service
 //! function that takes `&Operator` cannot be reached by a viewer: a missing role check is a
 //! compile error. Adapters get proofs in two ways: as extractors for reads (a refusal is a
-//! plain 403), or through [`Access::authorize`] for changes, which writes the refusal to the
-//! audit log with the action and target the caller asked for.
+//! plain 403), or, for changes, from the service itself through `Audit::authorize`, which
+//! writes the refusal to the audit log with the action and target the caller asked for.
 
 use std::sync::Arc;
 
 use crate::auth::{Role, TokenIssuer};
-use crate::service::audit::Audit;
 use crate::service::{ServiceError, ServiceResult};
 use crate::store::Store;
 
@@ -113,17 +112,16 @@ pub fn require<R: RoleProof>(caller: Caller, what: &str) -> ServiceResult<R> {
     R::check(caller).map_err(|c| refusal(&c, R::ROLE, what))
 }
 
-/// Turns credentials into callers and callers into proofs.
+/// Turns credentials into callers.
 #[derive(Clone)]
 pub struct Access {
     store: Arc<dyn Store>,
     tokens: TokenIssuer,
-    audit: Audit,
 }
 
 impl Access {
-    pub fn new(store: Arc<dyn Store>, tokens: TokenIssuer, audit: Audit) -> Self {
-        Self { store, tokens, audit }
+    pub fn new(store: Arc<dyn Store>, tokens: TokenIssuer) -> Self {
+        Self { store, tokens }
     }
 
     /// The caller behind a login token (bearer or session cookie).
@@ -147,26 +145,6 @@ impl Access {
             role,
             source,
         })
-    }
-
-    /// The proof of a role for a change; a refusal is audited as `denied` with the `action`
-    /// and `target` the caller asked for, then answered 403.
-    pub async fn authorize<R: RoleProof>(
-        &self,
-        caller: &Caller,
-        action: &str,
-        target: &str,
-    ) -> ServiceResult<R> {
-        match R::check(caller.clone()) {
-            Ok(proof) => Ok(proof),
-            Err(caller) => {
-                let detail = format!("needs role {}", R::ROLE);
-                self.audit
-                    .record(&caller, action, target, "denied", &detail)
-                    .await?;
-                Err(refusal(&caller, R::ROLE, action))
-            }
-        }
     }
 }
 

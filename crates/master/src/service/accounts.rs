@@ -8,7 +8,7 @@ use utoipa::ToSchema;
 
 use crate::auth::{LoginLimiter, Role, TokenIssuer, hash_password, verify_password};
 use crate::metrics::Metrics;
-use crate::service::access::{Access, Admin, Caller, Viewer};
+use crate::service::access::{Admin, Caller, Viewer};
 use crate::service::audit::Audit;
 use crate::service::{Clock, ErrorKind, ServiceError, ServiceResult};
 use crate::store::{Store, UserRecord};
@@ -23,7 +23,6 @@ pub struct Accounts {
     bootstrap_admin: String,
     token_ttl_s: u64,
     metrics: Arc<Metrics>,
-    access: Access,
     audit: Audit,
 }
 
@@ -123,7 +122,6 @@ impl Accounts {
         settings: AccountSettings,
         clock: Clock,
         metrics: Arc<Metrics>,
-        access: Access,
         audit: Audit,
     ) -> Self {
         Self {
@@ -134,7 +132,6 @@ impl Accounts {
             bootstrap_admin: settings.bootstrap_admin,
             token_ttl_s: settings.token_ttl_s,
             metrics,
-            access,
             audit,
         }
     }
@@ -239,7 +236,7 @@ impl Accounts {
     /// Creates a user (admin; audited).
     pub async fn create(&self, caller: &Caller, req: CreateUser) -> ServiceResult<UserView> {
         let target = format!("user/{}", req.username);
-        let admin: Admin = self.access.authorize(caller, "user.create", &target).await?;
+        let admin: Admin = self.audit.authorize(caller, "user.create", &target).await?;
         let outcome = async {
             validate_username(&req.username)?;
             validate_password(&req.password)?;
@@ -264,7 +261,7 @@ impl Accounts {
         let target = format!("user/{username}");
         let own_password_only = username == caller.username && req.role.is_none();
         if !own_password_only {
-            let _: Admin = self.access.authorize(caller, "user.update", &target).await?;
+            let _: Admin = self.audit.authorize(caller, "user.update", &target).await?;
         }
         let detail = match (req.role, req.password.is_some()) {
             (Some(role), true) => format!("role={role}, password"),
@@ -302,7 +299,7 @@ impl Accounts {
     /// Deletes a user (admin); nobody deletes themselves or the bootstrap admin.
     pub async fn delete(&self, caller: &Caller, username: &str) -> ServiceResult<()> {
         let target = format!("user/{username}");
-        let admin: Admin = self.access.authorize(caller, "user.delete", &target).await?;
+        let admin: Admin = self.audit.authorize(caller, "user.delete", &target).await?;
         let outcome = async {
             if username == admin.username || self.is_bootstrap_admin(username) {
                 return Err(ServiceError::bad_request(format!(

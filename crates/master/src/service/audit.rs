@@ -5,7 +5,7 @@ use std::sync::Arc;
 
 use atlhyper_model::Timestamp;
 
-use crate::service::access::{Caller, Operator};
+use crate::service::access::{Caller, Operator, RoleProof, refusal};
 use crate::service::{Clock, ServiceError, ServiceResult};
 use crate::store::{AuditFilter, AuditRecord, Store};
 
@@ -100,6 +100,24 @@ impl Audit {
         };
         self.record(caller, action, target, &result, detail).await?;
         outcome
+    }
+
+    /// The proof of a role for a change; a refusal is audited as `denied` with the `action`
+    /// and `target` the caller asked for, then answered 403.
+    pub async fn authorize<R: RoleProof>(
+        &self,
+        caller: &Caller,
+        action: &str,
+        target: &str,
+    ) -> ServiceResult<R> {
+        match R::check(caller.clone()) {
+            Ok(proof) => Ok(proof),
+            Err(caller) => {
+                let detail = format!("needs role {}", R::ROLE);
+                self.record(&caller, action, target, "denied", &detail).await?;
+                Err(refusal(&caller, R::ROLE, action))
+            }
+        }
     }
 
     /// The log, newest first, filtered.

@@ -9,7 +9,7 @@ use utoipa::ToSchema;
 
 use crate::auth::{agent_token_hash, new_agent_token};
 use crate::datahub::{ClusterLive, Datahub};
-use crate::service::access::{Access, Admin, Caller};
+use crate::service::access::{Admin, Caller};
 use crate::service::audit::Audit;
 use crate::service::{Clock, ServiceError, ServiceResult};
 use crate::store::{ClusterRecord, SeqStats, Store};
@@ -20,7 +20,6 @@ pub struct Clusters {
     hub: Arc<Datahub>,
     clock: Clock,
     offline_after_ms: i64,
-    access: Access,
     audit: Audit,
 }
 
@@ -116,7 +115,6 @@ impl Clusters {
         hub: Arc<Datahub>,
         clock: Clock,
         offline_after_ms: i64,
-        access: Access,
         audit: Audit,
     ) -> Self {
         Self {
@@ -124,7 +122,6 @@ impl Clusters {
             hub,
             clock,
             offline_after_ms,
-            access,
             audit,
         }
     }
@@ -132,7 +129,7 @@ impl Clusters {
     /// Registers a cluster and returns its agent token once (admin; a refusal is audited).
     pub async fn register(&self, caller: &Caller, req: RegisterCluster) -> ServiceResult<RegisteredCluster> {
         let target = format!("cluster/{}", req.id);
-        let admin: Admin = self.access.authorize(caller, "cluster.register", &target).await?;
+        let admin: Admin = self.audit.authorize(caller, "cluster.register", &target).await?;
         let outcome = self.create(&admin, &req).await;
         self.audit
             .outcome(

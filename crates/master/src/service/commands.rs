@@ -13,7 +13,7 @@ use tokio::sync::Notify;
 use utoipa::{IntoParams, ToSchema};
 
 use crate::metrics::Metrics;
-use crate::service::access::{Access, Caller, Operator};
+use crate::service::access::{Caller, Operator};
 use crate::service::audit::Audit;
 use crate::service::clusters::Clusters;
 use crate::service::{Clock, ErrorKind, ServiceError, ServiceResult};
@@ -110,7 +110,6 @@ pub struct Commands {
     clock: Clock,
     metrics: Arc<Metrics>,
     clusters: Clusters,
-    access: Access,
     audit: Audit,
     /// Wakes an agent's pending long poll when a command is queued for its cluster.
     waiters: Arc<Mutex<HashMap<String, Arc<Notify>>>>,
@@ -122,7 +121,6 @@ impl Commands {
         clock: Clock,
         metrics: Arc<Metrics>,
         clusters: Clusters,
-        access: Access,
         audit: Audit,
     ) -> Self {
         Self {
@@ -130,7 +128,6 @@ impl Commands {
             clock,
             metrics,
             clusters,
-            access,
             audit,
             waiters: Arc::default(),
         }
@@ -154,7 +151,7 @@ impl Commands {
     ) -> ServiceResult<CommandCreated> {
         let target = format!("cluster/{cluster_id}/{}/{}/{}", req.kind, req.namespace, req.name);
         let action = format!("command.{}", req.action);
-        let operator: Operator = self.access.authorize(caller, &action, &target).await?;
+        let operator: Operator = self.audit.authorize(caller, &action, &target).await?;
         let detail = serde_json::to_string(&req).unwrap_or_default();
         let outcome = self.queue(&operator, cluster_id, &req).await;
         self.audit

@@ -5,8 +5,8 @@
 //!
 //! | service | what it owns |
 //! |---|---|
-//! | [`access`] | callers from tokens, role proofs, audited authorization |
-//! | [`audit`] | the audit log: writing every change, reading it back |
+//! | [`access`] | callers from tokens, role proofs |
+//! | [`audit`] | the audit log: writing every change, reading it back; authorizing a change with its refusal audited |
 //! | [`accounts`] | logins (rate limited), users and roles |
 //! | [`clusters`] | registration, agents online, delivery status, the latest snapshot |
 //! | [`slo`] | SLO overview and detail, objectives, error budgets, burn rates |
@@ -86,7 +86,7 @@ impl Services {
         let metrics = Arc::new(Metrics::default());
         let offline_after_ms = i64::try_from(config.offline_after.as_millis()).unwrap_or(i64::MAX);
         let audit = audit::Audit::new(Arc::clone(&store), clock.clone());
-        let access = access::Access::new(Arc::clone(&store), tokens.clone(), audit.clone());
+        let access = access::Access::new(Arc::clone(&store), tokens.clone());
         let accounts = accounts::Accounts::new(
             Arc::clone(&store),
             accounts::AccountSettings {
@@ -97,7 +97,6 @@ impl Services {
             },
             clock.clone(),
             Arc::clone(&metrics),
-            access.clone(),
             audit.clone(),
         );
         let clusters = clusters::Clusters::new(
@@ -105,25 +104,17 @@ impl Services {
             Arc::clone(&hub),
             clock.clone(),
             offline_after_ms,
-            access.clone(),
             audit.clone(),
         );
         let aiops = aiops::Aiops::new(Arc::clone(&store), clock.clone(), Arc::clone(&metrics));
         Self {
-            slo: slo::Slo::new(
-                Arc::clone(&store),
-                clock.clone(),
-                clusters.clone(),
-                access.clone(),
-                audit.clone(),
-            ),
+            slo: slo::Slo::new(Arc::clone(&store), clock.clone(), clusters.clone(), audit.clone()),
             resources: resources::Resources::new(clusters.clone()),
             commands: commands::Commands::new(
                 Arc::clone(&store),
                 clock.clone(),
                 Arc::clone(&metrics),
                 clusters.clone(),
-                access.clone(),
                 audit.clone(),
             ),
             ingest: ingest::Ingest::new(

@@ -316,7 +316,7 @@ pub async fn user_delete(
     } else {
         // Only an admin learns that the confirmation was wrong; others are refused (audited).
         let admin = app
-            .access
+            .audit
             .authorize::<Admin>(&user.caller, "user.delete", &format!("user/{name}"))
             .await;
         admin.and_then(|_| {

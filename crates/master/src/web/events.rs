@@ -14,7 +14,8 @@ use super::{InLang, WebError, fmt};
 use crate::service::resources::{AnomalyQuery, EventQuery};
 use crate::service::{App, ServiceError};
 
-use super::resources::{clean, entity_href, resource_href, some};
+use super::fmt::{clean, some};
+use super::pages::{entity_href, resource_href};
 
 pub struct EventRow {
     pub kind_class: &'static str,

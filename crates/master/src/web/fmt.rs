@@ -145,6 +145,14 @@ pub fn script_json(value: &serde_json::Value) -> String {
         .replace('&', "\\u0026")
 }
 
+pub fn clean(v: &Option<String>) -> String {
+    v.as_deref().map(str::trim).unwrap_or_default().to_owned()
+}
+
+pub fn some(v: &str) -> Option<String> {
+    (!v.is_empty()).then(|| v.to_owned())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

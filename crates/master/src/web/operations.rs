@@ -20,7 +20,9 @@ use crate::service::commands::{CommandListQuery, CommandRequest};
 use crate::service::{App, ErrorKind, Operator, ServiceError};
 use crate::store::CommandRecord;
 
-use super::resources::{clean, operations, resource_href};
+use super::fmt::clean;
+use super::pages::resource_href;
+use super::resources::operations;
 
 #[derive(Debug, Deserialize)]
 pub struct OperateForm {
@@ -81,7 +83,7 @@ pub async fn operate(
     let target = format!("cluster/{id}/{}/{}/{}", form.kind, form.namespace, form.name);
     let action = format!("command.{}", form.action);
     if let Err(e) = app
-        .access
+        .audit
         .authorize::<Operator>(&user.caller, &action, &target)
         .await
     {

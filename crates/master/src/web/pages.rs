@@ -2,6 +2,7 @@
 //! extractors, chart descriptions for `app.js`, and rendering.
 
 use askama::Template;
+use atlhyper_model::resources::ResourceKind;
 use axum::extract::FromRequestParts;
 use axum::http::Uri;
 use axum::http::request::Parts;
@@ -189,6 +190,26 @@ impl Page {
             .find(|c| c.id == self.cluster)
             .map_or(self.cluster.as_str(), |c| c.name.as_str())
     }
+}
+
+/// Links to objects, shared by the resource, event, anomaly and operation pages.
+/// The detail page of an object.
+pub fn resource_href(cluster: &str, kind: &str, namespace: &str, name: &str) -> String {
+    let ns = if namespace.is_empty() { "_" } else { namespace };
+    format!(
+        "/clusters/{cluster}/resources/{kind}/{}/{}",
+        super::fmt::url_encode(ns),
+        super::fmt::url_encode(name)
+    )
+}
+
+/// An AIOps/anomaly entity key (`namespace/kind/name`, `_cluster/node/NAME`) → detail page.
+pub fn entity_href(cluster: &str, kind: ResourceKind, entity: &str) -> String {
+    let mut parts = entity.splitn(3, '/');
+    let ns = parts.next().unwrap_or_default();
+    let name = parts.nth(1).unwrap_or_default();
+    let ns = if kind.namespaced() { ns } else { "" };
+    resource_href(cluster, kind.as_str(), ns, name)
 }
 
 /// One series of a chart: `[unix ms, value]` points, or plain values for a category chart.

@@ -19,27 +19,11 @@ use crate::service::App;
 use crate::service::resources::ResourceQuery;
 
 use super::events::{AnomalyRow, EventRow, anomaly_row, event_row};
+use super::fmt::{clean, some};
+use super::pages::resource_href;
 
+/// Rows per page of the resource, event and anomaly lists.
 pub const PAGE: usize = 100;
-
-/// The detail page of an object.
-pub fn resource_href(cluster: &str, kind: &str, namespace: &str, name: &str) -> String {
-    let ns = if namespace.is_empty() { "_" } else { namespace };
-    format!(
-        "/clusters/{cluster}/resources/{kind}/{}/{}",
-        fmt::url_encode(ns),
-        fmt::url_encode(name)
-    )
-}
-
-/// An AIOps/anomaly entity key (`namespace/kind/name`, `_cluster/node/NAME`) → detail page.
-pub fn entity_href(cluster: &str, kind: ResourceKind, entity: &str) -> String {
-    let mut parts = entity.splitn(3, '/');
-    let ns = parts.next().unwrap_or_default();
-    let name = parts.nth(1).unwrap_or_default();
-    let ns = if kind.namespaced() { ns } else { "" };
-    resource_href(cluster, kind.as_str(), ns, name)
-}
 
 pub fn status_class(status: &str) -> &'static str {
     match status {
@@ -143,14 +127,6 @@ pub struct ListParams {
     status: Option<String>,
     q: Option<String>,
     offset: Option<usize>,
-}
-
-pub fn clean(v: &Option<String>) -> String {
-    v.as_deref().map(str::trim).unwrap_or_default().to_owned()
-}
-
-pub fn some(v: &str) -> Option<String> {
-    (!v.is_empty()).then(|| v.to_owned())
 }
 
 pub async fn list(

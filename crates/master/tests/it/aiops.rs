@@ -5,99 +5,16 @@
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicI64, Ordering};
-use std::time::Duration;
 
-use atlhyper_master::MasterConfig;
+use crate::support::master::{TestMaster, now_ms};
 use atlhyper_model::Timestamp;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-struct Master {
-    master: Option<atlhyper_master::RunningMaster>,
-    gateway: String,
-    agentsdk: String,
-    http: reqwest::Client,
-}
-
-impl Master {
-    async fn start(dir: &Path, clock: &Arc<AtomicI64>) -> Self {
-        let clock = Arc::clone(clock);
-        let master = atlhyper_master::start(
-            MasterConfig::for_tests(dir.to_owned()),
-            Arc::new(move || Timestamp(clock.load(Ordering::SeqCst))),
-        )
-        .await
-        .unwrap();
-        Self {
-            gateway: format!("http://{}", master.gateway_addr),
-            agentsdk: format!("http://{}", master.agentsdk_addr),
-            master: Some(master),
-            http: reqwest::Client::builder()
-                .timeout(Duration::from_secs(20))
-                .build()
-                .unwrap(),
-        }
-    }
-
-    async fn token(&self) -> String {
-        let reply: Value = self
-            .http
-            .post(format!("{}/api/v2/auth/login", self.gateway))
-            .json(&json!({"username": "admin", "password": "admin-password"}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        reply["token"].as_str().unwrap().to_owned()
-    }
-
-    async fn register(&self, admin: &str, id: &str) -> String {
-        let reply: Value = self
-            .http
-            .post(format!("{}/api/v2/clusters", self.gateway))
-            .bearer_auth(admin)
-            .json(&json!({"id": id, "name": id}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        reply["token"].as_str().unwrap().to_owned()
-    }
-
-    async fn push(&self, cluster: &str, token: &str, snapshot: &Value) {
-        let response = self
-            .http
-            .post(format!("{}/agent/snapshot", self.agentsdk))
-            .bearer_auth(token)
-            .header("x-cluster-id", cluster)
-            .json(snapshot)
-            .send()
-            .await
-            .unwrap();
-        assert_eq!(response.status(), StatusCode::OK);
-        // The engine ticks on a task of its own: wait for it, as a reader of the API would.
-        self.master.as_ref().unwrap().app.aiops.caught_up(cluster).await;
-    }
-
-    async fn get(&self, token: &str, path: &str) -> (StatusCode, Value) {
-        let response = self
-            .http
-            .get(format!("{}{path}", self.gateway))
-            .bearer_auth(token)
-            .send()
-            .await
-            .unwrap();
-        let status = response.status();
-        (status, response.json().await.unwrap_or(Value::Null))
-    }
-
-    async fn stop(mut self) {
-        self.master.take().unwrap().stop().await.unwrap();
-    }
+/// A master on `clock` with its data in `dir`.
+async fn master(dir: &Path, clock: &Arc<AtomicI64>) -> TestMaster {
+    let clock = Arc::clone(clock);
+    TestMaster::start_in(dir, Arc::new(move || Timestamp(clock.load(Ordering::SeqCst)))).await
 }
 
 fn rfc3339(ms: i64) -> Value {
@@ -126,16 +43,10 @@ fn snapshot(cluster: &str, seq: u64, end_ms: i64, failures: f64) -> Value {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshots_open_an_incident_explained_over_http_and_kept_across_a_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let start = i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap();
+    let start = now_ms();
     let clock = Arc::new(AtomicI64::new(start));
-    let m = Master::start(dir.path(), &clock).await;
-    let admin = m.token().await;
+    let m = master(dir.path(), &clock).await;
+    let admin = m.admin_token().await;
     let agent = m.register(&admin, "prod").await;
 
     // 20 healthy cycles, then payments fails 30 % of its responses for 6 minutes.
@@ -145,7 +56,7 @@ async fn snapshots_open_an_incident_explained_over_http_and_kept_across_a_restar
         seq += 1;
         t += 30_000;
         clock.store(t, Ordering::SeqCst);
-        m.push(
+        m.push_json(
             "prod",
             &agent,
             &snapshot("prod", seq, t, if failing { 90.0 } else { 0.0 }),
@@ -290,8 +201,8 @@ async fn snapshots_open_an_incident_explained_over_http_and_kept_across_a_restar
 
     // A restart on the same data keeps the incident, its timeline and the baselines.
     m.stop().await;
-    let m = Master::start(dir.path(), &clock).await;
-    let admin = m.token().await;
+    let m = master(dir.path(), &clock).await;
+    let admin = m.admin_token().await;
     let (status, again) = m.get(&admin, &format!("/api/v2/aiops/incidents/{id}")).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(again, incident);
@@ -306,7 +217,7 @@ async fn snapshots_open_an_incident_explained_over_http_and_kept_across_a_restar
     seq += 1;
     t += 30_000;
     clock.store(t, Ordering::SeqCst);
-    m.push("prod", &agent, &snapshot("prod", seq, t, 90.0)).await;
+    m.push_json("prod", &agent, &snapshot("prod", seq, t, 90.0)).await;
     let (_, page) = m.get(&admin, "/api/v2/aiops/incidents?cluster=prod").await;
     assert_eq!(page["total"], 1, "{page}");
     assert_eq!(page["incidents"][0]["id"], id.as_str());
@@ -326,16 +237,43 @@ async fn sql(dir: &Path, statements: &[&str]) {
     pool.close().await;
 }
 
+/// What a stopped master left: its agent's token, the open incident (id and as the API showed
+/// it) and the last seq and time pushed.
+struct Opened {
+    agent: String,
+    id: String,
+    seq: u64,
+    t: i64,
+    before: Value,
+}
+
+/// Starts a master in `dir`, registers `prod`, opens an incident and stops the master.
+async fn stopped_with_an_open_incident(dir: &Path, clock: &Arc<AtomicI64>) -> Opened {
+    let m = master(dir, clock).await;
+    let admin = m.admin_token().await;
+    let agent = m.register(&admin, "prod").await;
+    let (id, seq, t) = open_an_incident(&m, &agent, clock, clock.load(Ordering::SeqCst)).await;
+    let (_, before) = m.get(&admin, &format!("/api/v2/aiops/incidents/{id}")).await;
+    m.stop().await;
+    Opened {
+        agent,
+        id,
+        seq,
+        t,
+        before,
+    }
+}
+
 /// Pushes 20 healthy cycles and 12 with payments failing; returns the open incident's id and
 /// the last seq and time.
-async fn open_an_incident(m: &Master, agent: &str, clock: &AtomicI64, start: i64) -> (String, u64, i64) {
-    let admin = m.token().await;
+async fn open_an_incident(m: &TestMaster, agent: &str, clock: &AtomicI64, start: i64) -> (String, u64, i64) {
+    let admin = m.admin_token().await;
     let (mut seq, mut t) = (0, start);
     for failing in [false; 20].into_iter().chain([true; 12]) {
         seq += 1;
         t += 30_000;
         clock.store(t, Ordering::SeqCst);
-        m.push(
+        m.push_json(
             "prod",
             agent,
             &snapshot("prod", seq, t, if failing { 90.0 } else { 0.0 }),
@@ -349,27 +287,17 @@ async fn open_an_incident(m: &Master, agent: &str, clock: &AtomicI64, start: i64
     (page["incidents"][0]["id"].as_str().unwrap().to_owned(), seq, t)
 }
 
-fn now_ms() -> i64 {
-    i64::try_from(
-        std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_millis(),
-    )
-    .unwrap()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_changed_engine_state_version_relearns_and_keeps_the_incident_history() {
     let dir = tempfile::tempdir().unwrap();
-    let start = now_ms();
-    let clock = Arc::new(AtomicI64::new(start));
-    let m = Master::start(dir.path(), &clock).await;
-    let admin = m.token().await;
-    let agent = m.register(&admin, "prod").await;
-    let (id, seq, t) = open_an_incident(&m, &agent, &clock, start).await;
-    let (_, before) = m.get(&admin, &format!("/api/v2/aiops/incidents/{id}")).await;
-    m.stop().await;
+    let clock = Arc::new(AtomicI64::new(now_ms()));
+    let Opened {
+        agent,
+        id,
+        seq,
+        t,
+        before,
+    } = stopped_with_an_open_incident(dir.path(), &clock).await;
 
     // The next version of the engine reads another format: as if this state were older.
     sql(
@@ -378,8 +306,8 @@ async fn a_changed_engine_state_version_relearns_and_keeps_the_incident_history(
     )
     .await;
     clock.store(t + 10_000, Ordering::SeqCst);
-    let m = Master::start(dir.path(), &clock).await;
-    let admin = m.token().await;
+    let m = master(dir.path(), &clock).await;
+    let admin = m.admin_token().await;
     let (status, after) = m.get(&admin, &format!("/api/v2/aiops/incidents/{id}")).await;
     assert_eq!(status, StatusCode::OK, "the incident is still there: {after}");
     assert_eq!(after["root_cause"], before["root_cause"]);
@@ -401,7 +329,7 @@ async fn a_changed_engine_state_version_relearns_and_keeps_the_incident_history(
 
     // It learns again from the next snapshots on; the next incident is a new one.
     clock.store(t + 30_000, Ordering::SeqCst);
-    m.push("prod", &agent, &snapshot("prod", seq + 1, t + 30_000, 0.0))
+    m.push_json("prod", &agent, &snapshot("prod", seq + 1, t + 30_000, 0.0))
         .await;
     let (_, risk) = m.get(&admin, "/api/v2/aiops/risk?cluster=prod").await;
     assert_eq!(risk["risk"]["total_entities"], 4, "{risk}");
@@ -411,14 +339,14 @@ async fn a_changed_engine_state_version_relearns_and_keeps_the_incident_history(
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_single_document_of_an_earlier_version_moves_into_the_tables() {
     let dir = tempfile::tempdir().unwrap();
-    let start = now_ms();
-    let clock = Arc::new(AtomicI64::new(start));
-    let m = Master::start(dir.path(), &clock).await;
-    let admin = m.token().await;
-    let agent = m.register(&admin, "prod").await;
-    let (id, seq, t) = open_an_incident(&m, &agent, &clock, start).await;
-    let (_, before) = m.get(&admin, &format!("/api/v2/aiops/incidents/{id}")).await;
-    m.stop().await;
+    let clock = Arc::new(AtomicI64::new(now_ms()));
+    let Opened {
+        agent,
+        id,
+        seq,
+        t,
+        before,
+    } = stopped_with_an_open_incident(dir.path(), &clock).await;
 
     // What an earlier master left: the whole engine as one document, no tables. A
     // one-cluster engine has exactly the earlier format.
@@ -431,13 +359,13 @@ async fn the_single_document_of_an_earlier_version_moves_into_the_tables() {
         ],
     )
     .await;
-    let m = Master::start(dir.path(), &clock).await;
-    let admin = m.token().await;
+    let m = master(dir.path(), &clock).await;
+    let admin = m.admin_token().await;
     let (status, after) = m.get(&admin, &format!("/api/v2/aiops/incidents/{id}")).await;
     assert_eq!(status, StatusCode::OK, "{after}");
     assert_eq!(after, before, "moved whole, still open: the engine continues it");
     clock.store(t + 30_000, Ordering::SeqCst);
-    m.push("prod", &agent, &snapshot("prod", seq + 1, t + 30_000, 90.0))
+    m.push_json("prod", &agent, &snapshot("prod", seq + 1, t + 30_000, 90.0))
         .await;
     let (_, page) = m
         .get(&admin, "/api/v2/aiops/incidents?cluster=prod&state=open")

@@ -1,10 +1,11 @@
 //! A real master on loopback for the HTTP tests.
 
 use std::io::Write;
+use std::path::Path;
 use std::time::Duration;
 
-use atlhyper_master::MasterConfig;
-use atlhyper_master::system_clock;
+use atlhyper_master::service::Clock;
+use atlhyper_master::{MasterConfig, system_clock};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
@@ -14,14 +15,22 @@ pub struct TestMaster {
     pub gateway: String,
     pub agentsdk: String,
     pub http: reqwest::Client,
-    _dir: tempfile::TempDir,
+    _dir: Option<tempfile::TempDir>,
 }
 
 impl TestMaster {
+    /// A master on the wall clock in a new temporary directory.
     pub async fn start() -> Self {
         let dir = tempfile::tempdir().unwrap();
-        let config = MasterConfig::for_tests(dir.path().to_owned());
-        let master = atlhyper_master::start(config, system_clock()).await.unwrap();
+        let mut master = Self::start_in(dir.path(), system_clock()).await;
+        master._dir = Some(dir);
+        master
+    }
+
+    /// A master on `clock` with its data in `dir` (which outlives it, for restarts).
+    pub async fn start_in(dir: &Path, clock: Clock) -> Self {
+        let config = MasterConfig::for_tests(dir.to_owned());
+        let master = atlhyper_master::start(config, clock).await.unwrap();
         Self {
             gateway: format!("http://{}", master.gateway_addr),
             agentsdk: format!("http://{}", master.agentsdk_addr),
@@ -30,7 +39,7 @@ impl TestMaster {
                 .timeout(Duration::from_secs(20))
                 .build()
                 .unwrap(),
-            _dir: dir,
+            _dir: None,
         }
     }
 
@@ -119,6 +128,16 @@ impl TestMaster {
         let response = request.body(body).send().await.unwrap();
         let status = response.status();
         (status, response.json().await.unwrap_or(Value::Null))
+    }
+
+    /// Pushes a snapshot as JSON, expects it stored, and waits until the cluster's AIOps engine
+    /// has ticked it (it does so on a task of its own), as a reader of the API would.
+    pub async fn push_json(&self, cluster: &str, token: &str, snapshot: &Value) {
+        let (status, reply) = self
+            .push(cluster, token, serde_json::to_vec(snapshot).unwrap(), false)
+            .await;
+        assert_eq!(status, StatusCode::OK, "{reply}");
+        self.master.as_ref().unwrap().app.aiops.caught_up(cluster).await;
     }
 
     pub async fn stop(mut self) {

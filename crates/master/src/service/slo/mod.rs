@@ -15,7 +15,7 @@ use utoipa::{IntoParams, ToSchema};
 pub use budget::parse_range;
 use budget::{BudgetContext, Objectives, distribution, series, step_ms};
 
-use crate::service::access::{Access, Caller, Operator};
+use crate::service::access::{Caller, Operator};
 use crate::service::audit::Audit;
 use crate::service::clusters::Clusters;
 use crate::service::{Clock, ServiceError, ServiceResult};
@@ -194,23 +194,15 @@ pub struct Slo {
     store: Arc<dyn Store>,
     clock: Clock,
     clusters: Clusters,
-    access: Access,
     audit: Audit,
 }
 
 impl Slo {
-    pub fn new(
-        store: Arc<dyn Store>,
-        clock: Clock,
-        clusters: Clusters,
-        access: Access,
-        audit: Audit,
-    ) -> Self {
+    pub fn new(store: Arc<dyn Store>, clock: Clock, clusters: Clusters, audit: Audit) -> Self {
         Self {
             store,
             clock,
             clusters,
-            access,
             audit,
         }
     }
@@ -369,10 +361,7 @@ impl Slo {
             req.source.as_deref().unwrap_or("*"),
             req.target.as_deref().unwrap_or("*")
         );
-        let operator: Operator = self
-            .access
-            .authorize(caller, "slo.target.update", &target)
-            .await?;
+        let operator: Operator = self.audit.authorize(caller, "slo.target.update", &target).await?;
         let detail = format!(
             "availability={} latency_p95_ms={:?} period_days={:?}",
             req.availability, req.latency_p95_ms, req.period_days
