@@ -129,6 +129,51 @@ pub fn with_middleware<S: Clone + Send + Sync + 'static>(router: Router<S>, time
 #[cfg(test)]
 mod tests {
     use super::*;
+    use axum::body::Body;
+    use axum::http::Request;
+    use axum::routing::get;
+    use tower::ServiceExt;
+
+    async fn call(router: Router, path: &str) -> (StatusCode, String) {
+        let response = router
+            .oneshot(Request::get(path).body(Body::empty()).unwrap())
+            .await
+            .unwrap();
+        let status = response.status();
+        let body = axum::body::to_bytes(response.into_body(), 1 << 16).await.unwrap();
+        (status, String::from_utf8_lossy(&body).into_owned())
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_is_a_500_with_a_reference_not_a_reset() {
+        async fn boom() -> &'static str {
+            panic!("index out of bounds in a parser")
+        }
+        let router = with_middleware(Router::new().route("/boom", get(boom)), GATEWAY_TIMEOUT);
+        let (status, body) = call(router, "/boom").await;
+        assert_eq!(status, StatusCode::INTERNAL_SERVER_ERROR);
+        assert!(body.contains("reference"), "{body}");
+        assert!(
+            !body.contains("index out of bounds"),
+            "the panic's text stays in the log: {body}"
+        );
+    }
+
+    #[tokio::test(start_paused = true)]
+    async fn a_request_past_the_timeout_is_a_408() {
+        let router = with_middleware(
+            Router::new().route(
+                "/slow",
+                get(|| async {
+                    tokio::time::sleep(Duration::from_secs(3600)).await;
+                    "late"
+                }),
+            ),
+            Duration::from_secs(5),
+        );
+        let (status, _) = call(router, "/slow").await;
+        assert_eq!(status, StatusCode::REQUEST_TIMEOUT);
+    }
 
     #[test]
     fn every_kind_has_its_status() {
