@@ -420,3 +420,54 @@ pub async fn audit_page(
     })?
     .into_response())
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::web::i18n::Lang;
+    use atlhyper_model::{SloType, Timestamp};
+
+    #[test]
+    fn an_objective_row_shows_any_for_a_types_default() {
+        let t = Tr::new(Lang::En);
+        let record = SloTargetRecord {
+            cluster_id: "prod".into(),
+            kind: SloType::Ingress,
+            source: None,
+            target: None,
+            availability: 99.5,
+            latency_p95_ms: Some(250.0),
+            period_days: 7,
+            updated_by: "otto".into(),
+            updated_at: Timestamp(0),
+        };
+        let row = target_row(t, &record);
+        assert_eq!(
+            (row.source.as_str(), row.target.as_str()),
+            (t.get("settings.any"), t.get("settings.any"))
+        );
+        assert_eq!(row.kind, t.get("slo.tab_ingress"));
+        assert_eq!(row.availability, "99.5%");
+        assert!(row.updated.starts_with("otto · "), "{}", row.updated);
+    }
+
+    #[test]
+    fn audit_rows_warn_on_refusals_and_alarm_on_errors() {
+        let record = |result: &str| AuditRecord {
+            id: 1,
+            at: Timestamp(0),
+            actor: "vera".into(),
+            action: "cluster.register".into(),
+            target: "cluster/x".into(),
+            source_addr: "127.0.0.1".into(),
+            result: result.into(),
+            detail: String::new(),
+        };
+        assert_eq!(audit_row(record("ok")).result_class, "healthy");
+        assert_eq!(audit_row(record("denied")).result_class, "warning");
+        assert_eq!(
+            audit_row(record("error: unknown cluster")).result_class,
+            "critical"
+        );
+    }
+}
